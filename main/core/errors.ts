@@ -1,32 +1,11 @@
 /**
- * The closed set of error codes every layer speaks. Adapters translate foreign errors (D-Bus error names,
- * errno, helper exit codes) into these at the boundary; front ends map them to words in one table each.
+ * The closed set of error codes every layer speaks is part of the contract and lives in preload/error-codes.ts
+ * (the renderer may import only the contract). Adapters translate foreign errors (D-Bus error names, errno,
+ * helper exit codes) into these at the boundary; front ends map them to words in one table each.
  */
-export const ERROR_CODES = [
-  'MALFORMED_IMAGE',
-  'UNSUPPORTED_IMAGE',
-  'NOT_FOUND',
-  'NOT_EFI_BOOTABLE',
-  'NOT_ENOUGH_SPACE',
-  'FILE_TOO_LARGE',
-  'CONFLICT',
-  'TARGET_CHANGED',
-  'TARGET_REFUSED',
-  'DRIVE_BUSY',
-  'NOT_MOUNTED',
-  'AUTH_CANCELLED',
-  'AUTH_NO_AGENT',
-  'AUTH_DENIED',
-  'DEVICE_GONE',
-  'IO_ERROR',
-  'TIMEOUT',
-  'CANCELLED',
-  'MISSING_TOOL',
-  'INVALID_ARGUMENT',
-  'INTERNAL',
-] as const;
+import type { ErrorCode } from '../../preload/error-codes.js';
 
-export type ErrorCode = (typeof ERROR_CODES)[number];
+export { ERROR_CODES, type ErrorCode } from '../../preload/error-codes.js';
 
 /** An expected failure with a code from the closed set; `message` is already in words for a person. */
 export class BootkeyError extends Error {
