@@ -1,0 +1,19 @@
+/**
+ * The sandboxed preload: exposes the contract as `window.bootkey` and nothing more. Each method forwards to its
+ * fixed channel; `on` subscribes to a named event only. No ipcRenderer, no Node, no event objects reach the page.
+ */
+import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
+import { apiOver, eventChannel, methodChannel, type ApiResult } from './contract.js';
+
+const api = apiOver({
+  call: (method, args) => ipcRenderer.invoke(methodChannel(method), ...args) as Promise<ApiResult<unknown>>,
+  subscribe(event, listener) {
+    const forward = (_event: IpcRendererEvent, payload: unknown): void => listener(payload);
+    ipcRenderer.on(eventChannel(event), forward);
+    return () => {
+      ipcRenderer.removeListener(eventChannel(event), forward);
+    };
+  },
+});
+
+contextBridge.exposeInMainWorld('bootkey', api);

@@ -1,0 +1,138 @@
+import { useId, useState } from 'react';
+import { FAT_LABEL_PATTERN, type AppInfoDto, type DriveDto, type FeatureId } from '../preload/contract.js';
+import { driveName } from './app-state.js';
+import { byteSize } from './byte-size.js';
+import { PartitionBar, partitionFacts, partitionName, segments } from './PartitionBar.js';
+
+const FEATURES: { id: FeatureId; title: string; what: string }[] = [
+  { id: 'copyEfi', title: 'Make bootable from an ISO or image — keeps your files', what: 'Copies an image’s UEFI boot files onto the key, with undo.' },
+  { id: 'multiIso', title: 'Multi-ISO key', what: 'Boots several ISO files from one key through a GRUB menu.' },
+  { id: 'persistence', title: 'Live system persistence', what: 'Keeps changes made in a live system between boots.' },
+];
+
+interface Props {
+  drive: DriveDto;
+  info: AppInfoDto | null;
+  busy: boolean;
+  onErase(label: string): void;
+}
+
+/** One drive: what is on it, drawn to scale, and what each action would do to it. */
+export function KeyView({ drive, info, busy, onErase }: Props) {
+  const [label, setLabel] = useState('BOOTKEY');
+  const labelId = useId();
+  const labelHelp = useId();
+  const labelOk = FAT_LABEL_PATTERN.test(label);
+  return (
+    <article className="key-view" aria-labelledby="key-title">
+      <h2 id="key-title">{driveName(drive)}</h2>
+      <p className="key-facts">
+        {byteSize(drive.size)} · {drive.device} · {drive.partitionTable === 'none' ? 'no partition table' : `${drive.partitionTable.toUpperCase()} partition table`}
+        {drive.serial ? ` · serial ${drive.serial}` : ''}
+      </p>
+      {!drive.eligible && (
+        <div className="refusal-box">
+          <p className="notice-title">Bootkey will not write to this drive:</p>
+          <ul>
+            {drive.refusals.map((reason) => (
+              <li key={reason}>{reason}</li>
+            ))}
+          </ul>
+        </div>
+      )}
+      {drive.warnings.length > 0 && (
+        <ul className="warnings">
+          {drive.warnings.map((w) => (
+            <li key={w}>Note: {w}</li>
+          ))}
+        </ul>
+      )}
+
+      <section aria-labelledby="layout-title">
+        <h3 id="layout-title">What is on it</h3>
+        <PartitionBar drive={drive} />
+        <table className="partitions">
+          <thead>
+            <tr>
+              <th scope="col">Part</th>
+              <th scope="col">Size</th>
+              <th scope="col">Filesystem</th>
+              <th scope="col">Label</th>
+              <th scope="col">Used / free</th>
+            </tr>
+          </thead>
+          <tbody>
+            {segments(drive).map((s) =>
+              s.kind === 'free' ? (
+                <tr key={`free-${s.offset}`}>
+                  <td><span className="swatch free" aria-hidden="true" />Unallocated</td>
+                  <td>{byteSize(s.size)}</td>
+                  <td>—</td>
+                  <td>—</td>
+                  <td>—</td>
+                </tr>
+              ) : (
+                <tr key={s.partition.number}>
+                  <td><span className="swatch partition" aria-hidden="true" />{s.partition.number}</td>
+                  <td>{byteSize(s.partition.size)}</td>
+                  <td>{s.partition.fsType ?? 'unknown'}</td>
+                  <td>{s.partition.label ?? '—'}</td>
+                  <td>
+                    {s.partition.used === null
+                      ? 'not mounted'
+                      : `${byteSize(s.partition.used)} used / ${byteSize(s.partition.size - s.partition.used)} free`}
+                  </td>
+                </tr>
+              ),
+            )}
+          </tbody>
+        </table>
+      </section>
+
+      <section aria-labelledby="actions-title">
+        <h3 id="actions-title">What you can do</h3>
+        <ul className="actions">
+          {FEATURES.map((f) => (
+            <li key={f.id} className="action unavailable">
+              <p className="action-title">{f.title}</p>
+              <p className="muted">
+                {f.what} {info?.features[f.id] ? '' : 'Not available in this build.'}
+              </p>
+            </li>
+          ))}
+          <li className="action">
+            <p className="action-title">Erase and start fresh</p>
+            <p className="muted">
+              Deletes every partition ({drive.partitions.map((p) => `${partitionName(p)}: ${partitionFacts(p)}`).join('; ') || 'none now'}) and
+              creates one FAT32 partition. Everything on the key is lost.
+            </p>
+            <form
+              className="erase-form"
+              onSubmit={(event) => {
+                event.preventDefault();
+                if (labelOk) onErase(label);
+              }}
+            >
+              <label htmlFor={labelId}>New label</label>
+              <input
+                id={labelId}
+                value={label}
+                maxLength={11}
+                aria-describedby={labelHelp}
+                aria-invalid={!labelOk}
+                onChange={(event) => setLabel(event.target.value.toUpperCase())}
+                disabled={!drive.eligible || busy}
+              />
+              <span id={labelHelp} className="muted">
+                Up to 11 letters, digits, spaces, _ or -.
+              </span>
+              <button type="submit" className="danger" disabled={!drive.eligible || busy || !labelOk}>
+                {busy ? 'Erasing…' : 'Erase…'}
+              </button>
+            </form>
+          </li>
+        </ul>
+      </section>
+    </article>
+  );
+}

@@ -1,0 +1,24 @@
+import type { Notice } from './app-state.js';
+import { ERROR_TEXT } from './error-text.js';
+
+/** The outcome of the last action: an error in words with what to do next, or what was done. */
+export function NoticeBanner({ notice, onDismiss }: { notice: Notice; onDismiss(): void }) {
+  return (
+    <div className={`notice notice-${notice.kind}`} role={notice.kind === 'error' ? 'alert' : 'status'}>
+      {notice.kind === 'error' ? (
+        <div>
+          <p className="notice-title">{ERROR_TEXT[notice.error.code].title}</p>
+          <p>{notice.error.message}</p>
+          <p>
+            <strong>What to do:</strong> {ERROR_TEXT[notice.error.code].next}
+          </p>
+        </div>
+      ) : (
+        <p className="notice-title">{notice.text}</p>
+      )}
+      <button type="button" className="secondary" onClick={onDismiss}>
+        Dismiss
+      </button>
+    </div>
+  );
+}
