@@ -55,9 +55,9 @@ describe('udisks snapshot mapping', () => {
       for (const drive of snapshot.drives) {
         const block = raw[drive.disk.objectPath]?.[BLOCK];
         assert.ok(block, drive.disk.objectPath);
-        assert.equal(drive.disk.device, String.fromCharCode(...(block.Device.data as number[]).slice(0, -1)));
-        assert.equal(drive.disk.size, block.Size.data);
-        assert.equal(drive.disk.deviceNumber, block.DeviceNumber.data);
+        assert.equal(drive.disk.device, String.fromCharCode(...(block.Device!.data as number[]).slice(0, -1)));
+        assert.equal(drive.disk.size, block.Size!.data);
+        assert.equal(drive.disk.deviceNumber, block.DeviceNumber!.data);
         assert.equal(typeof drive.size, 'number');
         if (drive.kind === 'disk') assert.equal(drive.serial, raw[drive.id]?.[DRIVE]?.Serial?.data);
         // partitions are exactly the blocks whose Partition.Table is this disk, in number order
@@ -84,7 +84,7 @@ describe('udisks snapshot mapping', () => {
   test('partitioned and mounted key: table type, partition fields, filesystem and mount point', () => {
     const { raw, objects } = load('key-partitioned-mounted.json');
     const sda = mapSnapshot(objects).drives.find((d) => d.disk.device === '/dev/sda');
-    assert.equal(sda?.disk.partitionTable, raw[sda.disk.objectPath]?.['org.freedesktop.UDisks2.PartitionTable']?.Type?.data);
+    assert.equal(sda?.disk.partitionTable, raw[sda!.disk.objectPath]?.['org.freedesktop.UDisks2.PartitionTable']?.Type?.data);
     const part = sda?.partitions[0];
     const rawPart = raw[part!.objectPath]!;
     assert.equal(part?.device, '/dev/sda1');
