@@ -15,6 +15,7 @@ export const TIERS = {
     commands: {
       xorriso: 'xorriso', isoinfo: 'genisoimage', mdir: 'mtools', 'mkfs.fat': 'dosfstools', sfdisk: 'fdisk',
       blkid: 'util-linux', mkudffs: 'udftools', 'fsck.fat': 'dosfstools', 'grub-mkrescue': 'grub-common',
+      '7zz': '7zip',
     },
   },
   /** A real kernel: User-Mode Linux with udisksd inside. */
