@@ -3,7 +3,7 @@
 # modules loadable. Run as root: `npm run setup:test-host`.
 set -euo pipefail
 packages=(
-  user-mode-linux kmod dbus udev udisks2 dmsetup kpartx policykit-1
+  user-mode-linux kmod dbus udev udisks2 dmsetup kpartx policykit-1 libglib2.0-bin gcc libc6-dev
   qemu-system-x86 ovmf grub-common grub2-common grub-pc-bin grub-efi-amd64-bin
   xorriso genisoimage mtools dosfstools exfatprogs fdisk util-linux udftools squashfs-tools e2fsprogs 7zip
   chromium
