@@ -17,6 +17,8 @@ export const TIERS = {
       blkid: 'util-linux', mkudffs: 'udftools', 'fsck.fat': 'dosfstools', 'grub-mkrescue': 'grub-common',
       '7zz': '7zip',
     },
+    // grub-mkrescue makes the installer fixture's BIOS and UEFI entries from these platform folders.
+    files: { '/usr/lib/grub/i386-pc/modinfo.sh': 'grub-pc-bin', '/usr/lib/grub/x86_64-efi/modinfo.sh': 'grub-efi-amd64-bin' },
   },
   /** A real kernel: User-Mode Linux with udisksd inside. */
   uml: {
