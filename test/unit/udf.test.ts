@@ -163,7 +163,7 @@ describe('UDF reader on a hand-built volume', () => {
   test('a bad tag checksum or a tag at the wrong location is a ParseError', async () => {
     const badSum = volume(fid('x', 10), (img) => {
       fileEntry(img, 10, { type: 5, size: 1, adType: 3, ads: [0x78] });
-      img[(PART + 10) * BS + 4] ^= 0xff;
+      img[(PART + 10) * BS + 4] = (img[(PART + 10) * BS + 4] ?? 0) ^ 0xff;
     });
     await rejectsParse((await openUdfImage(new MemoryByteSource(badSum))).tree.list('/'), /checksum/);
     const wrongPlace = volume(fid('x', 15), (img) => {
@@ -180,7 +180,7 @@ describe('UDF reader on a hand-built volume', () => {
 
   test('a damaged main volume descriptor sequence falls back to the reserve copy', async () => {
     const image = volume([]);
-    image[34 * BS + 4] ^= 0xff; // main LVD checksum
+    image[34 * BS + 4] = (image[34 * BS + 4] ?? 0) ^ 0xff; // main LVD checksum
     const { label } = await openUdfImage(new MemoryByteSource(image));
     assert.equal(label, 'Hand Built');
   });
