@@ -127,6 +127,28 @@ tierSuite('uml', 'UML harness', () => {
     await assertCleanedUp(result);
   });
 
+  test('two keys are two removable drives with stores of their own', async (t) => {
+    // Direct I/O, so each read comes from the key's store and not from the page cache.
+    const script = `set -e
+      for dev in sda sdb; do
+        printf '%-512s' "written to $dev" | dd of=/dev/$dev bs=512 count=1 oflag=direct status=none
+      done
+      for dev in sda sdb; do
+        echo "$dev $(cat /sys/block/$dev/removable) $(dd if=/dev/$dev bs=512 count=1 iflag=direct status=none | tr -d ' ')"
+      done
+      udisksctl status`;
+    const result = await runInUml({ command: ['bash', '-c', script], keys: [{ sizeMb: 32 }, { sizeMb: 32 }] });
+    t.after(() => rm(result.outDir, { recursive: true, force: true }));
+    t.diagnostic(`UML boot to udisks ready with two keys: ${result.bootMs} ms`);
+    assert.equal(result.exitCode, 0, `${result.stderr}\n${result.console.slice(-3000)}`);
+    const lines = result.stdout.split('\n');
+    assert.deepEqual(lines.slice(0, 2), ['sda 1 writtentosda', 'sdb 1 writtentosdb']);
+    for (const dev of ['sda', 'sdb']) {
+      assert.ok(lines.some((line) => line.includes('scsi_debug') && line.trim().endsWith(dev)), result.stdout);
+    }
+    await assertCleanedUp(result);
+  });
+
   test('a run over its time limit is killed, reported, and leaves no process or temporary file', async (t) => {
     const result = await runInUml({ command: ['sleep', '600'], keys: [{ sizeMb: 16 }], udisks: false,
       timeoutMs: 20_000 });

@@ -100,6 +100,18 @@ export async function umlProcessIds(umid: string): Promise<number[]> {
   return pids;
 }
 
+/** Process groups of the runs under way; if this process exits anyway (uncaught error), they go with it. */
+const liveGroups = new Set<number>();
+process.on('exit', () => liveGroups.forEach((group) => killGroup(group)));
+
+function killGroup(group: number): void {
+  try {
+    process.kill(-group, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
 function kill(pid: number): void {
   try {
     process.kill(pid, 'SIGKILL');
@@ -175,19 +187,20 @@ export async function runInUml(options: UmlRunOptions): Promise<UmlResult> {
     };
     child.stdout.setEncoding('utf8').on('data', onConsole);
     child.stderr.setEncoding('utf8').on('data', onConsole);
+    const group = child.pid;
+    if (group !== undefined) liveGroups.add(group);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        kill(child.pid!);
-      }
+      if (group !== undefined) killGroup(group);
     }, options.timeoutMs ?? 120_000);
     await new Promise<void>((done, fail) => {
       child.once('error', fail);
       child.once('close', () => done());
-    }).finally(() => clearTimeout(timer));
+    }).finally(() => {
+      clearTimeout(timer);
+      if (group !== undefined) liveGroups.delete(group);
+    });
     await reap(umid);
 
     const status = timedOut ? undefined : await readOptional(join(ctl, 'status'));
