@@ -137,6 +137,66 @@ async function treePaths(tree: FileSystemTree): Promise<string[]> {
   return paths.sort();
 }
 
+/** Bytes `[start, start + length)` of a file, read through its extents as a copier would. */
+async function readRange(tree: FileSystemTree, path: string, start: number, length: number): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  let fileOffset = 0;
+  for (const extent of await tree.extents(path)) {
+    const from = Math.max(start, fileOffset);
+    const to = Math.min(start + length, fileOffset + extent.length);
+    if (from < to) out.set(await tree.source.read(extent.offset + from - fileOffset, to - from), from - start);
+    fileOffset += extent.length;
+  }
+  return out;
+}
+
+tierSuite('tools', 'ISO 9660 multi-extent files and labels agree with xorriso, isoinfo and blkid', () => {
+  test('multiextent-iso: a file over 4 GiB is its two extents, bytes across the boundary equal xorriso -extract_cut', async () => {
+    const path = await fixture('multiextent-iso');
+    const source = await FileByteSource.open(path);
+    try {
+      const { tree } = await openIsoImage(source);
+      const sizeLine = (await run('xorriso', ['-indev', path, '-lsl', '/big.bin'])).split('\n').find((l) => l.includes('big.bin'));
+      assert.equal(String((await tree.stat('/big.bin'))?.size), sizeLine?.trim().split(/\s+/)[4]);
+      // isoinfo -l prints one line per directory record: '[ LBA flags] NAME' with the size before it
+      const records = (await run('isoinfo', ['-l', '-i', path])).split('\n').filter((l) => l.includes('BIG.BIN;1'))
+        .map((l) => /(\d+) \w+ +\d+ \d+ \[ *(\d+)/.exec(l)).map((m) => ({ offset: Number(m?.[2]) * 2048, length: Number(m?.[1]) }));
+      assert.equal(records.length, 2);
+      assert.deepEqual(await tree.extents('/big.bin'), records);
+      const boundary = records[0]?.length ?? 0;
+      await withTempDir(async (dir) => {
+        for (const [start, length] of [[0, 4096], [boundary - 4096, 8192], [Number((await tree.stat('/big.bin'))?.size) - 4096, 4096]] as const) {
+          const out = join(dir, `cut-${start}`);
+          await run('xorriso', ['-osirrox', 'on', '-indev', path, '-extract_cut', '/big.bin', String(start), String(length), out]);
+          assert.equal(sha256(await readRange(tree, '/big.bin', start, length)), sha256(await readFile(out)), `bytes at ${start}`);
+        }
+      });
+    } finally {
+      await source.close();
+    }
+  });
+
+  test('labels: the Joliet label completed by the primary one, as blkid shows it', async () => {
+    await withTempDir(async (dir) => {
+      const tree = join(dir, 'tree');
+      await run('mkdir', ['-p', tree]);
+      for (const [label, joliet] of [['Fedora-WS-Live-42-1-1', true], ['Mixed Case Label', true], ['UPPER_ONLY', false], ['A label of exactly 32 characters', true]] as const) {
+        const out = join(dir, 'label.iso');
+        await run('genisoimage', ['-quiet', ...(joliet ? ['-J'] : []), '-V', label, '-o', out, tree]);
+        const source = await FileByteSource.open(out);
+        try {
+          const image = await openIsoImage(source);
+          assert.equal(image.label, await blkidValue(out, 'LABEL'), label);
+          assert.equal(image.uuid, await blkidValue(out, 'UUID'), label);
+        } finally {
+          await source.close();
+          await run('rm', ['-f', out]);
+        }
+      }
+    });
+  });
+});
+
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
