@@ -73,8 +73,9 @@ export async function readMbrPartitions(
   const partitions: Partition[] = [];
   let extendedSeen = false;
   for (const entry of mbr.entries) {
-    partitions.push(mbrPartition(entry.slot + 1, entry, entry.firstLba, sectorSize));
-    warnIfPastEnd(source, partitions.at(-1)!, warnings);
+    const partition = mbrPartition(entry.slot + 1, entry, entry.firstLba, sectorSize);
+    warnIfPastEnd(source, partition, warnings);
+    partitions.push(partition);
     if (!isExtendedMbrType(entry.type)) continue;
     if (extendedSeen) {
       warnings.push(`MBR slot ${entry.slot + 1}: a second extended partition is ignored`);
@@ -83,7 +84,7 @@ export async function readMbrPartitions(
     extendedSeen = true;
     partitions.push(...(await readLogicalPartitions(source, entry, sectorSize, warnings)));
   }
-  return partitions;
+  return partitions.sort((a, b) => a.number - b.number);
 }
 
 /**
