@@ -1,11 +1,14 @@
 // Tier 3 smoke: GRUB keys built here boot from a USB-attached image under real firmware, and the QEMU harness
 // keeps its promises (timeouts quote the transcript, failures leave an artifact, QEMU never outlives a test).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { afterEach, before, after, test } from 'node:test';
 import { promisify } from 'node:util';
 import { tierSuite } from '../harness/tier.js';
@@ -32,6 +35,16 @@ function seconds(sinceMs: number): string {
 /** Reads a file from the key's FAT partition with mtools, independently of GRUB and QEMU. */
 async function readFromKey(key: GrubKey, path: string): Promise<string> {
   return (await run('mtype', ['-i', `${key.image}@@${key.partitionOffset}`, `::/${path}`])).stdout;
+}
+
+/** Whether a QEMU process still runs (a zombie has already died; a reused pid is not QEMU). */
+function qemuRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.includes('(qemu-system') && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
 }
 
 tierSuite('qemu', 'QEMU boot harness with GRUB keys under real firmware', () => {
@@ -157,5 +170,27 @@ tierSuite('qemu', 'QEMU boot harness with GRUB keys under real firmware', () => 
     assert.ok(!(await readFromKey(key, 'boot/grub/grubenv')).includes(token.first), 'the image changed');
     await boot(false);
     assert.ok((await readFromKey(key, 'boot/grub/grubenv')).includes(`saved=${token.first}`), 'GRUB did not write');
+  });
+
+  test('QEMU dies with the process that started it, even one killed by SIGKILL', async () => {
+    const key = await makeGrubBiosKey(dir, 'echo ready\n');
+    const harness = fileURLToPath(new URL('../harness/qemu/index.ts', import.meta.url));
+    const boot = `require(${JSON.stringify(harness)}).bootImage({ image: ${JSON.stringify(key.image)}, firmware: 'bios' })` +
+      '.then((s) => { console.log(s.pid); setInterval(() => {}, 1000); });';
+    const starter = spawn(process.execPath, ['--import', 'tsx', '-e', boot], {
+      cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const [line] = (await once(starter.stdout, 'data')) as [Buffer];
+      const pid = Number(String(line).trim());
+      assert.ok(qemuRunning(pid), `QEMU ${pid} should be running`);
+      starter.kill('SIGKILL');
+      await once(starter, 'close');
+      for (let waited = 0; qemuRunning(pid) && waited < 5000; waited += 100) await sleep(100);
+      assert.equal(qemuRunning(pid), false, `QEMU ${pid} outlived the process that started it`);
+    } finally {
+      starter.kill('SIGKILL');
+    }
   });
 });
