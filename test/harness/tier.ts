@@ -28,7 +28,8 @@ export const TIERS = {
   },
   /** Real firmware: QEMU with OVMF (UEFI) and SeaBIOS (BIOS). */
   qemu: {
-    commands: { 'qemu-system-x86_64': 'qemu-system-x86', 'grub-mkstandalone': 'grub-common', mformat: 'mtools' },
+    commands: { 'qemu-system-x86_64': 'qemu-system-x86', 'grub-mkstandalone': 'grub-common', mformat: 'mtools',
+      'mkfs.fat': 'dosfstools', sfdisk: 'fdisk', setpriv: 'util-linux' },
     files: { '/usr/share/ovmf/OVMF.fd': 'ovmf', '/usr/lib/grub/x86_64-efi/modinfo.sh': 'grub-efi-amd64-bin',
       '/usr/lib/grub/i386-pc/modinfo.sh': 'grub-pc-bin' },
   },
