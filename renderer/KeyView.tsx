@@ -2,7 +2,7 @@ import { useId, useState } from 'react';
 import { FAT_LABEL_PATTERN, type AppInfoDto, type DriveDto, type FeatureId } from '../preload/contract.js';
 import { driveName } from './app-state.js';
 import { byteSize } from './byte-size.js';
-import { PartitionBar, partitionFacts, partitionName, segments } from './PartitionBar.js';
+import { PartitionBar, segments } from './PartitionBar.js';
 
 const FEATURES: { id: FeatureId; title: string; what: string }[] = [
   { id: 'copyEfi', title: 'Make bootable from an ISO or image — keeps your files', what: 'Copies an image’s UEFI boot files onto the key, with undo.' },
@@ -100,37 +100,39 @@ export function KeyView({ drive, info, busy, onErase }: Props) {
               </p>
             </li>
           ))}
-          <li className="action">
-            <p className="action-title">Erase and start fresh</p>
-            <p className="muted">
-              Deletes every partition ({drive.partitions.map((p) => `${partitionName(p)}: ${partitionFacts(p)}`).join('; ') || 'none now'}) and
-              creates one FAT32 partition. Everything on the key is lost.
-            </p>
-            <form
-              className="erase-form"
-              onSubmit={(event) => {
-                event.preventDefault();
-                if (labelOk) onErase(label);
-              }}
-            >
-              <label htmlFor={labelId}>New label</label>
-              <input
-                id={labelId}
-                value={label}
-                maxLength={11}
-                aria-describedby={labelHelp}
-                aria-invalid={!labelOk}
-                onChange={(event) => setLabel(event.target.value.toUpperCase())}
-                disabled={!drive.eligible || busy}
-              />
-              <span id={labelHelp} className="muted">
-                Up to 11 letters, digits, spaces, _ or -.
-              </span>
-              <button type="submit" className="danger" disabled={!drive.eligible || busy || !labelOk}>
-                {busy ? 'Erasing…' : 'Erase…'}
-              </button>
-            </form>
-          </li>
+          {drive.eligible && (
+            <li className="action">
+              <p className="action-title">Erase and start fresh</p>
+              <p className="muted">
+                Replaces {['everything on the drive', 'the partition shown above'][drive.partitions.length] ?? `the ${drive.partitions.length} partitions shown above`}{' '}
+                with one empty FAT32 partition. Everything on the key is lost; you confirm first.
+              </p>
+              <form
+                className="erase-form"
+                onSubmit={(event) => {
+                  event.preventDefault();
+                  if (labelOk) onErase(label);
+                }}
+              >
+                <label htmlFor={labelId}>New label</label>
+                <input
+                  id={labelId}
+                  value={label}
+                  maxLength={11}
+                  aria-describedby={labelHelp}
+                  aria-invalid={!labelOk}
+                  onChange={(event) => setLabel(event.target.value.toUpperCase())}
+                  disabled={busy}
+                />
+                <span id={labelHelp} className="muted">
+                  Up to 11 letters, digits, spaces, _ or -.
+                </span>
+                <button type="submit" className="danger" disabled={busy || !labelOk}>
+                  {busy ? 'Erasing…' : 'Erase…'}
+                </button>
+              </form>
+            </li>
+          )}
         </ul>
       </section>
     </article>

@@ -3,12 +3,12 @@ import { byteSize } from './byte-size.js';
 
 type Segment = { kind: 'partition'; partition: PartitionDto } | { kind: 'free'; offset: number; size: number };
 
-/** Partitions and unallocated space in disk order; gaps under 1 MiB (alignment) are left out. */
+/** Partitions and unallocated space in disk order; gaps up to 1 MiB (alignment) are left out. */
 export function segments(drive: DriveDto): Segment[] {
   const result: Segment[] = [];
   let end = 0;
   const gap = (until: number) => {
-    if (until - end >= 1024 * 1024) result.push({ kind: 'free', offset: end, size: until - end });
+    if (until - end > 1024 * 1024) result.push({ kind: 'free', offset: end, size: until - end });
   };
   for (const partition of drive.partitions) {
     gap(partition.offset);
@@ -46,6 +46,10 @@ export function PartitionBar({ drive }: { drive: DriveDto }) {
         return (
           <div key={key} className="segment partition" style={{ width }}>
             <div className="used" style={{ width: `${used}%` }} />
+            <span className="segment-label" aria-hidden="true">
+              {s.partition.number}
+              {s.partition.label ? ` ${s.partition.label}` : ''}
+            </span>
           </div>
         );
       })}
