@@ -50,7 +50,7 @@ function blkidField(blkid: string, name: string): string | undefined {
 }
 
 tierSuite('uml', 'UML harness', () => {
-  test('udisks: removable key vs fixed ubd disk; MBR + FAT32 on the key, mount, write, read back, unmount', async (t) => {
+  test('udisks: removable key, fixed ubd disk; MBR + FAT32 on the key, mount, write, read back, unmount', async (t) => {
     const work = await mkdtemp(join(tmpdir(), 'bootkey-uml-smoke-'));
     t.after(() => rm(work, { recursive: true, force: true }));
     const fixedDisk = join(work, 'fixed.img');
@@ -134,7 +134,8 @@ tierSuite('uml', 'UML harness', () => {
         printf '%-512s' "written to $dev" | dd of=/dev/$dev bs=512 count=1 oflag=direct status=none
       done
       for dev in sda sdb; do
-        echo "$dev $(cat /sys/block/$dev/removable) $(dd if=/dev/$dev bs=512 count=1 iflag=direct status=none | tr -d ' ')"
+        data=$(dd if=/dev/$dev bs=512 count=1 iflag=direct status=none | tr -d ' ')
+        echo "$dev $(cat /sys/block/$dev/removable) $data"
       done
       udisksctl status`;
     const result = await runInUml({ command: ['bash', '-c', script], keys: [{ sizeMb: 32 }, { sizeMb: 32 }] });

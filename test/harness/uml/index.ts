@@ -67,7 +67,9 @@ const reservedMb = 384;
 
 /** Host paths go onto the kernel command line and into hostfs mount options: no blanks, commas or colons. */
 function checkPath(what: string, path: string): void {
-  if (!path.startsWith('/') || /[\s,:]/.test(path)) throw new Error(`${what} must be absolute without blanks, commas or colons: ${path}`);
+  if (!path.startsWith('/') || /[\s,:]/.test(path)) {
+    throw new Error(`runInUml: ${what} must be an absolute path without blanks, commas or colons: ${path}`);
+  }
 }
 
 function checkOptions(options: UmlRunOptions): { keyMb: number; memMb: number } {
@@ -120,7 +122,7 @@ function kill(pid: number): void {
   }
 }
 
-/** Kills whatever is left of the instance and waits until the host has reaped all of it. */
+/** Kills whatever is left of the instance and waits until none of its processes runs any more. */
 async function reap(umid: string): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {

@@ -29,6 +29,11 @@ function property(objectPath: string, iface: string, name: string): string | boo
   throw new Error(`cannot read gdbus value ${value}`);
 }
 
+/** The filesystem type /proc/self/mounts gives for `device`. */
+function fstypeOf(mounts: string, device: string): string | undefined {
+  return mounts.split('\n').find((line) => line.startsWith(`${device} `))?.split(' ')[2];
+}
+
 function describeDrive(device: string) {
   const drive = String(property(blockPath(device), 'Block', 'Drive'));
   return {
@@ -78,7 +83,7 @@ process.stdout.write(JSON.stringify({
   formatted,
   mount: {
     mountPoint,
-    fstypeWhileMounted: mountsWhileMounted.split('\n').find((line) => line.startsWith(`${partitionDevice} `))?.split(' ')[2],
+    fstypeWhileMounted: fstypeOf(mountsWhileMounted, partitionDevice),
     mountedAfterUnmount: mountsAfter.includes(`${partitionDevice} `),
     content,
     readBack,
