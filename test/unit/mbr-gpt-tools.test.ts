@@ -221,8 +221,7 @@ tierSuite('tools', 'partition tables agree with sfdisk and fdisk', () => {
     const path = join(dir, 'gpt-both-bad.img');
     await partitionedDisk(path, 16 * MiB, 'label: gpt\nsize=4M, type=U\n');
     const image = await readFile(path);
-    image[1024 + 40] ^= 0xff; // primary entry array
-    image[image.length - 33 * 512 + 40] ^= 0xff; // backup entry array
+    for (const at of [1024 + 40, image.length - 33 * 512 + 40]) image[at] = image[at]! ^ 0xff; // both entry arrays
     const source = new MemoryByteSource(image);
     await assert.rejects(readPartitionTable(source), (error: unknown) => {
       assert.ok(error instanceof ParseError);
