@@ -175,7 +175,8 @@ tierSuite('qemu', 'QEMU boot harness with GRUB keys under real firmware', () => 
   test('QEMU dies with the process that started it, even one killed by SIGKILL', async () => {
     const key = await makeGrubBiosKey(dir, 'echo ready\n');
     const harness = fileURLToPath(new URL('../harness/qemu/index.ts', import.meta.url));
-    const boot = `require(${JSON.stringify(harness)}).bootImage({ image: ${JSON.stringify(key.image)}, firmware: 'bios' })` +
+    const options = JSON.stringify({ image: key.image, firmware: 'bios' });
+    const boot = `require(${JSON.stringify(harness)}).bootImage(${options})` +
       '.then((s) => { console.log(s.pid); setInterval(() => {}, 1000); });';
     const starter = spawn(process.execPath, ['--import', 'tsx', '-e', boot], {
       cwd: fileURLToPath(new URL('../..', import.meta.url)),

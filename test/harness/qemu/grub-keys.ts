@@ -39,7 +39,7 @@ async function partitionImage(image: string, sizeMiB: number, script: string): P
   return partition;
 }
 
-/** Makes a FAT file system the size of the partition, copies files into it (path in FAT → host file), splices it in. */
+/** Makes a FAT file system the size of the partition, copies files in (path in FAT → host file), splices it in. */
 async function fillFatPartition(image: string, partition: Partition, files: Record<string, string>): Promise<void> {
   const fat = `${image}.part`;
   try {
@@ -53,7 +53,8 @@ async function fillFatPartition(image: string, partition: Partition, files: Reco
     }
     if (folders.size) await run('mmd', ['-i', fat, ...[...folders].sort().map((folder) => `::/${folder}`)]);
     for (const [path, source] of Object.entries(files)) await run('mcopy', ['-i', fat, source, `::/${path}`]);
-    await run('dd', [`if=${fat}`, `of=${image}`, `bs=${SECTOR}`, `seek=${partition.start}`, 'conv=notrunc', 'status=none']);
+    await run('dd', [`if=${fat}`, `of=${image}`, `bs=${SECTOR}`, `seek=${partition.start}`, 'conv=notrunc',
+      'status=none']);
   } finally {
     rmSync(fat, { force: true });
   }
@@ -83,7 +84,11 @@ export async function makeGrubEfiKey(dir: string, grubCfg: string): Promise<Grub
  * grub-mkimage writes core.img's own length into its first sector's block list, so no patching is needed when
  * core.img sits at sector 1. `files` adds files to the partition (path on the key → host file).
  */
-export async function makeGrubBiosKey(dir: string, grubCfg: string, files: Record<string, string> = {}): Promise<GrubKey> {
+export async function makeGrubBiosKey(
+  dir: string,
+  grubCfg: string,
+  files: Record<string, string> = {},
+): Promise<GrubKey> {
   const image = join(dir, 'grub-bios-key.img');
   const cfg = join(dir, 'grub-bios.cfg');
   const core = join(dir, 'core.img');

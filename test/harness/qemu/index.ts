@@ -180,7 +180,9 @@ export async function bootImage(options: QemuBootOptions): Promise<QemuSession> 
     pid: child.pid ?? -1,
     waitFor(pattern, timeoutMs) {
       return new Promise<string>((resolve, reject) => {
-        const regex = typeof pattern === 'string' ? undefined : new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
+        // A copy without g/y: a stateful lastIndex would skip matches between calls.
+        const regex =
+          typeof pattern === 'string' ? undefined : new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''));
         const timer = setTimeout(() => {
           waiters.delete(waiter);
           reject(failure(`waitFor(${describePattern(pattern)}) timed out after ${timeoutMs} ms`));
@@ -212,7 +214,9 @@ export async function bootImage(options: QemuBootOptions): Promise<QemuSession> 
       });
     },
     send(text) {
-      if (exitStatus !== undefined || closing) throw new Error(`cannot type into QEMU: it has ended (${exitStatus ?? 'closed'})`);
+      if (exitStatus !== undefined || closing) {
+        throw new Error(`cannot type into QEMU: it has ended (${exitStatus ?? 'closed'})`);
+      }
       keys.push(...(text.match(KEYS) ?? []));
       if (!typingTimer) typeNext();
     },
@@ -246,7 +250,10 @@ export function saveTranscript(session: QemuSession, name: string): string {
   return path;
 }
 
-/** Runs body with a session and always closes it; on failure saves the transcript to test-artifacts/qemu/<name>.log and rethrows. */
+/**
+ * Runs body with a session and always closes it; on failure saves the transcript to test-artifacts/qemu/<name>.log
+ * and rethrows.
+ */
 export async function withBoot<T>(options: QemuBootOptions, body: (s: QemuSession) => Promise<T>): Promise<T> {
   const session = await bootImage(options);
   try {

@@ -2,8 +2,10 @@
 // ANSI/VT100 control sequences, so a word on screen can be split by colour and cursor codes. Patterns are matched
 // against the text with those sequences removed.
 
-/** A complete escape sequence: CSI (ESC [ … final), OSC (ESC ] … BEL or ST), or a short ESC sequence (ESC c, ESC ( B);
- * `[` and `]` are left out of the short form so that a CSI or OSC still arriving is never taken as complete. */
+/**
+ * A complete escape sequence: CSI (ESC [ … final), OSC (ESC ] … BEL or ST), or a short one (ESC c, ESC ( B).
+ * `[` and `]` are left out of the short form so that a CSI or OSC still arriving is never taken as complete.
+ */
 const ESCAPE = /\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[ -/]*[0-Z\\^-~])/g;
 const COMPLETE_AT_START = new RegExp(`^(?:${ESCAPE.source})`);
 /** Longer than any sequence a console sends: an ESC this far back is stray, not a sequence still arriving. */
