@@ -9,7 +9,7 @@ export const CLI_ERRORS: Record<ErrorCode, { hint?: string; exit: number }> = {
   NOT_EFI_BOOTABLE: { exit: EXIT_BAD_INPUT, hint: 'this image has no UEFI boot files to copy' },
   NOT_ENOUGH_SPACE: { exit: EXIT_BAD_INPUT, hint: 'free some space on the key or use a larger one' },
   FILE_TOO_LARGE: { exit: EXIT_BAD_INPUT },
-  CONFLICT: { exit: EXIT_BAD_INPUT, hint: 'use --replace to replace it (the old file is kept as a backup)' },
+  CONFLICT: { exit: EXIT_BAD_INPUT },
   TARGET_CHANGED: { exit: EXIT_FAILED, hint: 'the device changed since you chose it; choose it again' },
   TARGET_REFUSED: { exit: EXIT_BAD_INPUT },
   DRIVE_BUSY: { exit: EXIT_FAILED, hint: 'close programs using the key and try again' },

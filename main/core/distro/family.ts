@@ -140,3 +140,17 @@ async function firstFile(tree: FileSystemTree, dir: string, pattern: RegExp): Pr
   files.sort((a, b) => a.name.localeCompare(b.name));
   return files[0]?.path;
 }
+
+const MEMTEST_SIGNATURE = [...'Memtest86+'].map((c) => c.charCodeAt(0));
+
+/**
+ * memtest86+ 6 loaders carry their name in the Linux boot header near the start of the file (the .efi and
+ * the .bin alike), which tells them from any other EFI program whatever the file is called.
+ */
+export function isMemtestLoader(head: Uint8Array): boolean {
+  outer: for (let i = 0; i + MEMTEST_SIGNATURE.length <= head.length; i += 1) {
+    for (let j = 0; j < MEMTEST_SIGNATURE.length; j += 1) if (head[i + j] !== MEMTEST_SIGNATURE[j]) continue outer;
+    return true;
+  }
+  return false;
+}

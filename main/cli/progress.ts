@@ -1,0 +1,35 @@
+import { formatBytes } from '../core/drive-policy.js';
+import type { CliIo } from './command.js';
+
+/** How often progress is printed at most: often enough to look alive, rarely enough to cost nothing. */
+const INTERVAL_MS = 250;
+
+/**
+ * Progress on stderr as one rewritten line (phase, bytes, rate, time left), or with --json one event per line
+ * on stdout, so scripts can follow long work.
+ */
+export function progressPrinter(io: CliIo, json: boolean) {
+  const started = Date.now();
+  let last = 0;
+  let shown = false;
+  return {
+    update(phase: string, done: number, total: number, force = false) {
+      const now = Date.now();
+      if (!force && now - last < INTERVAL_MS) return;
+      last = now;
+      const seconds = Math.max(0.001, (now - started) / 1000);
+      const rate = done / seconds;
+      const eta = rate > 0 && total > done ? Math.round((total - done) / rate) : 0;
+      if (json) {
+        io.stdout.write(`${JSON.stringify({ event: 'progress', phase, bytesDone: done, bytesTotal: total, rate: Math.round(rate), etaSeconds: eta })}\n`);
+      } else {
+        const percent = total > 0 ? Math.floor((done / total) * 100) : 100;
+        io.stderr.write(`\r${phase}: ${percent}% ${formatBytes(done)} of ${formatBytes(total)}, ${formatBytes(rate)}/s, ${eta} s left   `);
+        shown = true;
+      }
+    },
+    done() {
+      if (shown) io.stderr.write('\n');
+    },
+  };
+}
