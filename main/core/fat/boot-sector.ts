@@ -67,10 +67,11 @@ export function parseFatBootSector(sector: Uint8Array): FatBootSector {
   const media = sector[21]!;
   if (media !== 0xf0 && media < 0xf8) throw new ParseError(`FAT: impossible media byte 0x${media.toString(16)}`, 21);
   const fat32Form = u16(22) === 0;
-  const fatSectors = fat32Form ? u32(36) : u16(22);
-  if (fatSectors === 0) throw new ParseError('FAT: FAT size is zero', 36);
-  if (fat32Form && rootEntryCount !== 0) throw new ParseError('FAT32: root entry count must be zero', 17);
+  // Only FAT32 has no 16-bit FAT size, and only FAT32 has no fixed root directory: one without the other is damage.
+  if (fat32Form && rootEntryCount !== 0) throw new ParseError('FAT: FAT size is zero', 22);
   if (!fat32Form && rootEntryCount === 0) throw new ParseError('FAT12/16: root entry count is zero', 17);
+  const fatSectors = fat32Form ? u32(36) : u16(22);
+  if (fatSectors === 0) throw new ParseError('FAT32: FAT size is zero', 36);
 
   const rootDirSector = reservedSectors + fatCount * fatSectors;
   const rootDirSectors = Math.ceil((rootEntryCount * 32) / bytesPerSector);
