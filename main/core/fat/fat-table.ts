@@ -43,10 +43,18 @@ export class FatTable {
 
   /** The FAT's value for `cluster` (FAT32's top four reserved bits cleared). */
   async entry(cluster: number): Promise<number> {
+    return this.decode(await this.block(Math.floor(this.byteOffset(cluster) / BLOCK_BYTES)), cluster);
+  }
+
+  private byteOffset(cluster: number): number {
     const { fatType } = this.boot;
-    const byteOffset = fatType === 'FAT12' ? cluster + (cluster >> 1) : cluster * (fatType === 'FAT16' ? 2 : 4);
-    const block = await this.block(Math.floor(byteOffset / BLOCK_BYTES));
-    const at = byteOffset % BLOCK_BYTES;
+    return fatType === 'FAT12' ? cluster + (cluster >> 1) : cluster * (fatType === 'FAT16' ? 2 : 4);
+  }
+
+  /** The entry of `cluster` from the block that holds it. */
+  private decode(block: Uint8Array, cluster: number): number {
+    const at = this.byteOffset(cluster) % BLOCK_BYTES;
+    const { fatType } = this.boot;
     if (fatType === 'FAT32') {
       return (block[at]! | (block[at + 1]! << 8) | (block[at + 2]! << 16) | (block[at + 3]! << 24)) & 0x0fffffff;
     }
@@ -57,8 +65,7 @@ export class FatTable {
 
   /** Where the FAT entry of `cluster` is in the source, for error messages. */
   entryOffset(cluster: number): number {
-    const { fatType } = this.boot;
-    return this.fatStart + (fatType === 'FAT12' ? cluster + (cluster >> 1) : cluster * (fatType === 'FAT16' ? 2 : 4));
+    return this.fatStart + this.byteOffset(cluster);
   }
 
   /**
@@ -102,10 +109,17 @@ export class FatTable {
     }
   }
 
-  /** Clusters marked free (0) in the FAT. */
+  /** Clusters marked free (0) in the FAT, block by block (a per-entry await would cost seconds on a big key). */
   async freeClusters(): Promise<number> {
+    const { fatType } = this.boot;
+    // Whole entries per block: 96 KiB holds 64 Ki FAT12 entries, 48 Ki FAT16 or 24 Ki FAT32 entries.
+    const perBlock = fatType === 'FAT12' ? (BLOCK_BYTES / 3) * 2 : BLOCK_BYTES / (fatType === 'FAT16' ? 2 : 4);
     let free = 0;
-    for (let cluster = 2; cluster <= this.maxCluster; cluster++) if ((await this.entry(cluster)) === 0) free += 1;
+    for (let first = 0; first <= this.maxCluster; first += perBlock) {
+      const block = await this.block(first / perBlock);
+      const last = Math.min(this.maxCluster, first + perBlock - 1);
+      for (let cluster = Math.max(2, first); cluster <= last; cluster++) if (this.decode(block, cluster) === 0) free += 1;
+    }
     return free;
   }
 
