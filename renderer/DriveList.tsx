@@ -1,6 +1,6 @@
 import type { DriveDto } from '../preload/contract.js';
 import { driveName } from './app-state.js';
-import { byteSize } from './byte-size.js';
+import { formatBytes } from '../preload/byte-size.js';
 
 interface Props {
   drives: DriveDto[] | null;
@@ -27,7 +27,7 @@ export function DriveList({ drives, selectedId, onSelect }: Props) {
             >
               <span className="drive-name">{driveName(drive)}</span>
               <span className="drive-facts">
-                {byteSize(drive.size)} · {drive.device}
+                {formatBytes(drive.size)} · {drive.device}
                 {drive.connection ? ` · ${drive.connection.toUpperCase()}` : ''}
               </span>
               {!drive.eligible && (

@@ -1,7 +1,7 @@
 import { useEffect, useRef } from 'react';
 import type { DriveDto } from '../preload/contract.js';
 import { driveName } from './app-state.js';
-import { byteSize } from './byte-size.js';
+import { formatBytes } from '../preload/byte-size.js';
 import { partitionFacts, partitionName } from './PartitionBar.js';
 
 interface Props {
@@ -41,7 +41,7 @@ export function EraseDialog({ drive, label, onCancel, onConfirm }: Props) {
         <dd>{drive.model || 'unknown'}</dd>
         <dt>Size</dt>
         <dd>
-          {byteSize(drive.size)} ({drive.size.toLocaleString('en')} bytes)
+          {formatBytes(drive.size)} ({drive.size.toLocaleString('en')} bytes)
         </dd>
         <dt>Device</dt>
         <dd>{drive.device}</dd>
@@ -68,7 +68,7 @@ export function EraseDialog({ drive, label, onCancel, onConfirm }: Props) {
           Cancel
         </button>
         <button type="button" className="danger" onClick={onConfirm}>
-          Erase {byteSize(drive.size)} drive
+          Erase {formatBytes(drive.size)} drive
         </button>
       </div>
     </dialog>

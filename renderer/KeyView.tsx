@@ -1,7 +1,7 @@
 import { useId, useState } from 'react';
 import { FAT_LABEL_PATTERN, type AppInfoDto, type DriveDto, type FeatureId } from '../preload/contract.js';
 import { driveName } from './app-state.js';
-import { byteSize } from './byte-size.js';
+import { formatBytes } from '../preload/byte-size.js';
 import { PartitionBar, segments } from './PartitionBar.js';
 
 const FEATURES: { id: FeatureId; title: string; what: string }[] = [
@@ -27,7 +27,7 @@ export function KeyView({ drive, info, busy, onErase }: Props) {
     <article className="key-view" aria-labelledby="key-title">
       <h2 id="key-title">{driveName(drive)}</h2>
       <p className="key-facts">
-        {byteSize(drive.size)} · {drive.device} · {drive.partitionTable === 'none' ? 'no partition table' : `${drive.partitionTable.toUpperCase()} partition table`}
+        {formatBytes(drive.size)} · {drive.device} · {drive.partitionTable === 'none' ? 'no partition table' : `${drive.partitionTable.toUpperCase()} partition table`}
         {drive.serial ? ` · serial ${drive.serial}` : ''}
       </p>
       {!drive.eligible && (
@@ -66,7 +66,7 @@ export function KeyView({ drive, info, busy, onErase }: Props) {
               s.kind === 'free' ? (
                 <tr key={`free-${s.offset}`}>
                   <td><span className="swatch free" aria-hidden="true" />Unallocated</td>
-                  <td>{byteSize(s.size)}</td>
+                  <td>{formatBytes(s.size)}</td>
                   <td>—</td>
                   <td>—</td>
                   <td>—</td>
@@ -74,13 +74,13 @@ export function KeyView({ drive, info, busy, onErase }: Props) {
               ) : (
                 <tr key={s.partition.number}>
                   <td><span className="swatch partition" aria-hidden="true" />{s.partition.number}</td>
-                  <td>{byteSize(s.partition.size)}</td>
+                  <td>{formatBytes(s.partition.size)}</td>
                   <td>{s.partition.fsType ?? 'unknown'}</td>
                   <td>{s.partition.label ?? '—'}</td>
                   <td>
                     {s.partition.used === null
                       ? 'not mounted'
-                      : `${byteSize(s.partition.used)} used / ${byteSize(s.partition.size - s.partition.used)} free`}
+                      : `${formatBytes(s.partition.used)} used / ${formatBytes(s.partition.size - s.partition.used)} free`}
                   </td>
                 </tr>
               ),

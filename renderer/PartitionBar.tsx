@@ -1,5 +1,5 @@
 import type { DriveDto, PartitionDto } from '../preload/contract.js';
-import { byteSize } from './byte-size.js';
+import { formatBytes } from '../preload/byte-size.js';
 
 type Segment = { kind: 'partition'; partition: PartitionDto } | { kind: 'free'; offset: number; size: number };
 
@@ -25,15 +25,15 @@ export function partitionName(p: PartitionDto): string {
 
 export function partitionFacts(p: PartitionDto): string {
   const fs = p.fsType ?? 'no known filesystem';
-  const used = p.used === null ? 'usage unknown (not mounted)' : `${byteSize(p.used)} used, ${byteSize(p.size - p.used)} free`;
-  return `${byteSize(p.size)} · ${fs} · ${used}`;
+  const used = p.used === null ? 'usage unknown (not mounted)' : `${formatBytes(p.used)} used, ${formatBytes(p.size - p.used)} free`;
+  return `${formatBytes(p.size)} · ${fs} · ${used}`;
 }
 
 /** The drive drawn to scale: one block per partition (its used part filled) and per unallocated area. */
 export function PartitionBar({ drive }: { drive: DriveDto }) {
   const parts = segments(drive);
   const describe = parts
-    .map((s) => (s.kind === 'free' ? `${byteSize(s.size)} unallocated` : `${partitionName(s.partition)}, ${partitionFacts(s.partition)}`))
+    .map((s) => (s.kind === 'free' ? `${formatBytes(s.size)} unallocated` : `${partitionName(s.partition)}, ${partitionFacts(s.partition)}`))
     .join('; ');
   return (
     <div className="partition-bar" role="img" aria-label={`Layout of the drive: ${describe || 'empty'}`}>

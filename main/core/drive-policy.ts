@@ -1,4 +1,7 @@
 import type { Drive, Volume } from '../ports/disk-provider.js';
+import { formatBytes } from '../../preload/byte-size.js';
+
+export { formatBytes };
 
 /** Mount points that mean "this disk runs the computer". */
 const SYSTEM_MOUNTS = new Set(['/', '/boot', '/boot/efi', '/efi', '/home', '/usr', '/var']);
@@ -64,14 +67,3 @@ export function assessDrive(drive: Drive, context: PolicyContext = {}): DriveVer
   return { drive, eligible: reasons.length === 0, reasons, warnings };
 }
 
-/** `1.5 GB` style, decimal units as drive labels use. */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit += 1;
-  }
-  return `${unit === 0 ? value : value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
-}

@@ -1,5 +1,8 @@
-/** `15.6 GB` style with decimal units, as drives are labelled (the CLI's main/core formatBytes is out of reach). */
-export function byteSize(bytes: number): string {
+/**
+ * Sizes as drives are labelled (`15.6 GB`, decimal units). Pure and shared: the renderer reaches it here beside
+ * the contract, and main/core/drive-policy.ts re-exports it for the command line.
+ */
+export function formatBytes(bytes: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB'];
   let value = bytes;
   let unit = 0;
