@@ -148,18 +148,19 @@ export class UdisksClient implements DiskProvider {
 
   async createPartition(disk: string, partition: NewPartition): Promise<string> {
     const table = `${UDISKS}.PartitionTable`;
-    const head = [partition.offset, partition.size, partition.type, partition.name ?? '', {}];
-    const [created] = partition.format
-      ? await this.call(disk, table, 'CreatePartitionAndFormat', 'ttssa{sv}sa{sv}',
-        [...head, partition.format.type, this.formatOptions(partition.format)], { interactive: true })
-      : await this.call(disk, table, 'CreatePartition', 'ttssa{sv}', head, { interactive: true });
+    const [created] = await this.call(disk, table, 'CreatePartition', 'ttssa{sv}',
+      [partition.offset, partition.size, partition.type, partition.name ?? '', {}], { interactive: true });
     const path = String(created);
     if (partition.bootable) {
+      await this.refresh();
       const tableType = this.objects[disk]?.[table]?.Type;
       // MBR: the active flag (0x80); GPT: attribute bit 2, "legacy BIOS bootable"
       const flags = tableType === 'gpt' ? 4 : 0x80;
       await this.call(path, `${UDISKS}.Partition`, 'SetFlags', 'ta{sv}', [flags, {}], { interactive: true });
     }
+    // Two calls, not CreatePartitionAndFormat: udisks 2.9 loses track of the new partition when the kernel
+    // re-reads the table during that call and fails after 20 s ("Timed out waiting for object"), seen in UML.
+    if (partition.format) await this.format(path, partition.format);
     return path;
   }
 

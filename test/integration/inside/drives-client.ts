@@ -1,0 +1,202 @@
+// Runs inside UML (test/integration/drives.test.ts) with two scsi_debug keys (sda, sdb) and one ubd disk, as
+// root, against the real udisksd. Every check records what it saw into $BOOTKEY_OUT/drives-client.json; the
+// host-side test asserts on it. Independent tools (sfdisk, blkid) give the expected values.
+import { randomBytes } from 'node:crypto';
+import { readFile, writeFile, truncate, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import dbus from 'dbus-next';
+import { UdisksClient, UDISKS_MATCH_RULE } from '../../../main/adapters/udisks/udisks-client.js';
+import { identityOf } from '../../../main/core/drive-identity.js';
+import type { DiskSnapshot, Drive } from '../../../main/ports/disk-provider.js';
+import { DriveService } from '../../../main/services/drives.js';
+import { run } from '../../fixtures/command.js';
+
+const out = process.env.BOOTKEY_OUT!;
+const results: Record<string, unknown> = {};
+const bus = dbus.systemBus({ negotiateUnixFd: true });
+const client = new UdisksClient({ bus, debounceMs: 100 });
+const service = new DriveService(client);
+
+async function step(name: string, work: () => Promise<unknown>): Promise<void> {
+  const started = Date.now();
+  try {
+    results[name] = { ok: true, ms: Date.now() - started, value: await work() };
+  } catch (error) {
+    results[name] = { ok: false, ms: Date.now() - started, error: String((error as Error)?.stack ?? error) };
+  }
+  results[name] = { ...(results[name] as object), ms: Date.now() - started };
+}
+
+function driveOf(snapshot: DiskSnapshot, device: string): Drive {
+  const drive = snapshot.drives.find((d) => d.disk.device === device);
+  if (!drive) throw new Error(`${device} not in snapshot: ${snapshot.drives.map((d) => d.disk.device).join(', ')}`);
+  return drive;
+}
+
+/** Resolves with the first snapshot (from change events) that satisfies `test`, or rejects after `ms`. */
+function waitForChange(test: (s: DiskSnapshot) => boolean, ms: number): Promise<number> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no matching change within ${ms} ms`));
+    }, ms);
+    const off = client.onChange((s) => {
+      if (!test(s)) return;
+      clearTimeout(timer);
+      off();
+      resolve(Date.now() - started);
+    });
+  });
+}
+
+async function matchRules(): Promise<number> {
+  const reply = await bus.call(new dbus.Message({
+    destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus.Debug.Stats',
+    member: 'GetConnectionStats', signature: 's', body: [(bus as unknown as { name: string }).name],
+  }));
+  return Number((reply!.body[0] as Record<string, { value: number }>).MatchRules!.value);
+}
+
+/** Mount, write random bytes, unmount, mount again, read back: the bytes must survive. */
+async function roundTrip(partition: string): Promise<{ mountPoint: string; same: boolean }> {
+  const data = randomBytes(256 * 1024);
+  const first = await client.mount(partition);
+  await writeFile(join(first, 'bootkey-test.bin'), data, { flush: true });
+  await client.unmount(partition);
+  const mountPoint = await client.mount(partition);
+  const back = await readFile(join(mountPoint, 'bootkey-test.bin'));
+  await client.unmount(partition);
+  return { mountPoint, same: back.equals(data) };
+}
+
+async function main(): Promise<void> {
+  await run('modprobe', ['loop']);
+  await step('start', async () => {
+    await client.start();
+    return { fdPassing: client.fdPassing(), rule: UDISKS_MATCH_RULE };
+  });
+
+  await step('matchRules', async () => {
+    const before = await matchRules();
+    for (let i = 0; i < 1000; i++) client.onChange(() => undefined)();
+    const afterListeners = await matchRules();
+    for (let i = 0; i < 1000; i++) {
+      await client.stop();
+      await client.start();
+    }
+    const afterRestarts = await matchRules();
+    // The same counter must see dbus-next's own per-.on() rules grow, or it proves nothing.
+    const proxy = await bus.getProxyObject('org.freedesktop.UDisks2', '/org/freedesktop/UDisks2');
+    const manager = proxy.getInterface('org.freedesktop.DBus.ObjectManager');
+    const noop = () => undefined;
+    for (let i = 0; i < 3; i++) {
+      manager.on('InterfacesAdded', noop);
+      manager.off('InterfacesAdded', noop);
+      proxy.getInterface('org.freedesktop.DBus.Properties').on('PropertiesChanged', noop);
+    }
+    const afterProxy = await matchRules();
+    return { before, afterListeners, afterRestarts, afterProxy };
+  });
+
+  const cli = (args: string[]) => run('node', ['--import', 'tsx', 'main/cli/bootkey.ts', 'drives', ...args]);
+  await step('cliJson', async () => JSON.parse(await cli(['--json'])));
+  await step('cliAll', async () => JSON.parse(await cli(['--json', '--all'])));
+  await step('cliText', async () => cli(['--all']));
+
+  await step('mbrFat', async () => {
+    const key = driveOf(await client.refresh(), '/dev/sda');
+    const path = await service.prepareKey(identityOf(key), { table: 'dos', filesystem: 'vfat', label: 'BOOTKEY' });
+    const snapshot = await client.refresh();
+    const part = driveOf(snapshot, '/dev/sda').partitions.find((p) => p.objectPath === path)!;
+    const trip = await roundTrip(path);
+    return {
+      part, trip,
+      sfdisk: JSON.parse(await run('sfdisk', ['--json', '/dev/sda'])),
+      blkid: (await run('blkid', ['-p', '-o', 'export', part.device])).trim(),
+    };
+  });
+
+  // FAT32 needs ≥ 512 MiB: an image file (sparse, 1 GiB) that Bootkey attaches as its own target.
+  const bigImage = '/tmp/bootkey-fat32.img';
+  await step('fat32Image', async () => {
+    await writeFile(bigImage, '');
+    await truncate(bigImage, 1024 * 1024 * 1024);
+    const refusedBefore = await service.list({ all: true });
+    const loop = await service.attachImageTarget(bigImage);
+    const drive = (await client.refresh()).drives.find((d) => d.id === loop)!;
+    const path = await service.prepareKey(identityOf(drive), { table: 'dos', filesystem: 'vfat', label: 'BIGKEY' });
+    const part = driveOf(await client.refresh(), drive.disk.device).partitions.find((p) => p.objectPath === path)!;
+    const trip = await roundTrip(path);
+    const blkid = (await run('blkid', ['-p', '-o', 'export', part.device])).trim();
+    await service.detachImageTarget(loop);
+    const gone = !(await client.refresh()).drives.some((d) => d.id === loop);
+    return { loopListedAsRefusedBefore: refusedBefore.some((l) => l.drive.id === loop), part, trip, blkid, gone };
+  });
+
+  await step('gptExfatExt4', async () => {
+    const key = driveOf(await client.refresh(), '/dev/sdb');
+    await client.createPartitionTable(key.disk.objectPath, 'gpt');
+    const half = Math.floor(key.size / 2 / 1048576) * 1048576;
+    const a = await client.createPartition(key.disk.objectPath, { offset: 1048576, size: half - 1048576,
+      type: 'ebd0a0a2-b9e5-4433-87c0-68b6b72699c7', name: 'data', format: { type: 'exfat', label: 'EXDATA' } });
+    const b = await client.createPartition(key.disk.objectPath, { offset: half, size: 0,
+      type: '0fc63daf-8483-4772-8e79-3d69d8477de4', bootable: true, format: { type: 'ext4', label: 'first' } });
+    await client.setLabel(b, 'persistence');
+    const drive = driveOf(await client.refresh(), '/dev/sdb');
+    return {
+      partitions: drive.partitions.filter((p) => p.objectPath === a || p.objectPath === b),
+      table: drive.disk.partitionTable,
+      sfdisk: JSON.parse(await run('sfdisk', ['--json', '/dev/sdb'])),
+      blkid: await Promise.all(drive.partitions.map((p) => run('blkid', ['-p', '-o', 'export', p.device]))),
+    };
+  });
+
+  await step('loopImage', async () => {
+    const image = '/tmp/bootkey-parts.img';
+    await writeFile(image, '');
+    await truncate(image, 32 * 1024 * 1024);
+    await run('sfdisk', ['-q', image], { input: 'label: gpt\n,12M,U\n,+,L\n' });
+    const loop = await client.attachImage(image, { readOnly: true });
+    const drive = (await client.refresh()).drives.find((d) => d.id === loop)!;
+    const expected = JSON.parse(await run('sfdisk', ['--json', image]));
+    await client.detachImage(loop);
+    const gone = !(await client.refresh()).drives.some((d) => d.id === loop);
+    await rm(image);
+    return { drive, expected, gone };
+  });
+
+  await step('hotplug', async () => {
+    const count = client.snapshot().drives.filter((d) => d.kind === 'disk' && d.removable).length;
+    const added = waitForChange((s) => s.drives.filter((d) => d.kind === 'disk' && d.removable).length > count, 10_000);
+    const addStart = Date.now();
+    await writeFile('/sys/bus/pseudo/drivers/scsi_debug/add_host', '1');
+    const addedMs = (await added, Date.now() - addStart);
+    const removed = waitForChange((s) => s.drives.filter((d) => d.kind === 'disk' && d.removable).length === count, 10_000);
+    const removeStart = Date.now();
+    await writeFile('/sys/bus/pseudo/drivers/scsi_debug/add_host', '-1');
+    const removedMs = (await removed, Date.now() - removeStart);
+    return { addedMs, removedMs };
+  });
+
+  await step('powerOff', async () => {
+    // scsi_debug cannot power off (CanPowerOff false): the call must fail with a code, not hang.
+    const key = driveOf(await client.refresh(), '/dev/sda');
+    try {
+      await client.powerOff(key.id);
+      return { canPowerOff: key.canPowerOff, code: null };
+    } catch (error) {
+      return { canPowerOff: key.canPowerOff, code: (error as { code?: string }).code };
+    }
+  });
+
+  await client.stop();
+  bus.disconnect();
+  await rm(bigImage, { force: true });
+  await writeFile(join(out, 'drives-client.json'), JSON.stringify(results, null, 1));
+}
+
+main().catch(async (error) => {
+  await writeFile(join(out, 'drives-client.json'), JSON.stringify({ ...results, fatal: String(error?.stack) }));
+  process.exit(1);
+});
