@@ -291,3 +291,13 @@ test('tree: a subdirectory pointing at the root (cluster 0) is a directory cycle
   const fat = await FatFileSystem.open(new MemoryByteSource(image));
   await assert.rejects(fat.list('/SUB'), (e: unknown) => e instanceof ParseError && /directory cycle/.test(e.message));
 });
+
+test('tree: two directory entries sharing one directory cluster are a cross-link ParseError', async () => {
+  const image = volume();
+  // A second root entry, OTHER, pointing at SUB's cluster 5.
+  image.set(shortEntry('OTHER      ', 0x10, 5, 0), 3 * SECTOR + 7 * 32);
+  const fat = await FatFileSystem.open(new MemoryByteSource(image));
+  assert.equal((await fat.list('/sub')).length, 1);
+  assert.equal((await fat.list('/SUB')).length, 1);
+  await assert.rejects(fat.list('/OTHER'), (e: unknown) => e instanceof ParseError && /cross-linked with \/SUB/.test(e.message));
+});

@@ -35,6 +35,8 @@ export class FatFileSystem implements FileSystemTree {
   readonly kind = 'fat';
   private readonly table: FatTable;
   private readonly directories = new Map<number, FatDirectory>();
+  /** The one path each directory was reached by: a second path to it is a cross-link, which could make walks explode. */
+  private readonly directoryPaths = new Map<number, string>();
   private readonly rootKey: number;
   private volumeLabel = '';
 
@@ -161,7 +163,8 @@ export class FatFileSystem implements FileSystemTree {
 
   /**
    * The directory key (its first cluster, or ROOT_REGION) for a path, or undefined when a component is missing
-   * or not a directory. A directory that is its own ancestor is a cycle: a ParseError, so no walk can loop.
+   * or not a directory. A directory that is its own ancestor (a cycle) or that a second path also reaches (a
+   * cross-link, so walks could grow exponentially) is a ParseError.
    */
   private async directoryKey(path: string): Promise<number | undefined> {
     let key = this.rootKey;
@@ -175,6 +178,11 @@ export class FatFileSystem implements FileSystemTree {
       where = joinPath(where, entry.name);
       if (ancestors.has(key)) throw new ParseError(`${where}: directory cycle (it is its own ancestor)`, this.clusterOffset(key));
       ancestors.add(key);
+      const seen = this.directoryPaths.get(key);
+      if (seen !== undefined && seen !== where) {
+        throw new ParseError(`${where}: directory cross-linked with ${seen} (both use cluster ${key})`, this.clusterOffset(key));
+      }
+      this.directoryPaths.set(key, where);
     }
     return key;
   }
