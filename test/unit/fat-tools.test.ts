@@ -14,7 +14,7 @@ import { ATTR_HIDDEN, ATTR_READ_ONLY, ATTR_SYSTEM } from '../../main/core/fat/di
 import { FatFileSystem } from '../../main/core/fat/fat-filesystem.js';
 import { walkTree } from '../../main/core/filesystem-tree.js';
 import { readPartitionTable } from '../../main/core/partitions/partition-table.js';
-import { ESP_TYPE_GUID } from '../../main/core/partitions/partition-types.js';
+import { isEfiSystemPartition } from '../../main/core/partitions/partition-types.js';
 import { run } from '../fixtures/command.js';
 import { makeFat } from '../fixtures/disk-image.js';
 import { fixture, userKeyManifest } from '../fixtures/index.js';
@@ -177,7 +177,7 @@ tierSuite('tools', 'FAT reader agrees with mtools, blkid and fsck.fat', () => {
     const source = await FileByteSource.open(image);
     try {
       const table = await readPartitionTable(source);
-      const esp = table.partitions.find((p) => p.type === ESP_TYPE_GUID)!;
+      const esp = table.partitions.find(isEfiSystemPartition)!;
       const fat = await FatFileSystem.open(sliceByteSource(source, esp.start, esp.size));
       const theirs = await withTempDir(async (dir) => {
         await run('mcopy', ['-n', '-i', `${image}@@${esp.start}`, '::EFI/BOOT/BOOTX64.EFI', join(dir, 'BOOTX64.EFI')]);

@@ -38,9 +38,13 @@ const MBR_TYPE_NAMES: Record<number, string> = {
 };
 
 export const ESP_TYPE_GUID = 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B';
-export const BIOS_BOOT_TYPE_GUID = '21686148-6449-6E6F-744E-656564454649';
 export const MBR_TYPE_EFI = 0xef;
 export const MBR_TYPE_PROTECTIVE = 0xee;
+
+/** An EFI system partition by its type (GPT type GUID, or MBR type 0xEF), never by its position or name. */
+export function isEfiSystemPartition(partition: { type: string }): boolean {
+  return partition.type === ESP_TYPE_GUID || partition.type === 'ef';
+}
 
 /** MBR types that hold a chain of logical partitions (EBRs) instead of a filesystem. */
 export function isExtendedMbrType(type: number): boolean {
