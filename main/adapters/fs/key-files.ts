@@ -1,0 +1,80 @@
+import { mkdir, readdir, rename, rmdir, stat, unlink, open } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { KeyFiles, PathKind } from '../../ports/key-files.js';
+import { hashFile, syncDirectory } from './durable-writer.js';
+import { translateErrno } from './image-files.js';
+
+async function guarded<T>(path: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw translateErrno(error, path);
+  }
+}
+
+function missingAs<T>(value: T) {
+  return (error: NodeJS.ErrnoException): T => {
+    if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return value;
+    throw error;
+  };
+}
+
+/** KeyFiles on the host's filesystem, errno translated into our codes. */
+export const hostKeyFiles: KeyFiles = {
+  kind: (path) => guarded(path, async (): Promise<PathKind> => {
+    const info = await stat(path).catch(missingAs(undefined));
+    if (!info) return 'missing';
+    if (info.isFile()) return 'file';
+    if (info.isDirectory()) return 'directory';
+    return info.isBlockDevice() ? 'block-device' : 'other';
+  }),
+  size: (path) => guarded(path, async () => {
+    const info = await stat(path).catch(missingAs(undefined));
+    return info?.isFile() ? info.size : undefined;
+  }),
+  makeDirectory: (path) => guarded(path, async () => {
+    try {
+      await mkdir(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
+    }
+    await syncDirectory(dirname(path));
+    return true;
+  }),
+  rename: (from, to) => guarded(to, async () => {
+    await rename(from, to);
+    await syncDirectory(dirname(to));
+    if (dirname(from) !== dirname(to)) await syncDirectory(dirname(from));
+  }),
+  removeFile: (path) => guarded(path, async () => {
+    const removed = await unlink(path).then(() => true, missingAs(false));
+    if (removed) await syncDirectory(dirname(path));
+  }),
+  removeEmptyDirectory: (path) => guarded(path, async () => {
+    const names = await readdir(path).catch(missingAs(undefined));
+    if (!names || names.length > 0) return false;
+    await rmdir(path);
+    await syncDirectory(dirname(path));
+    return true;
+  }),
+  readSmallFile: (path, maxBytes) => guarded(path, async () => {
+    const handle = await open(path, 'r').catch(missingAs(undefined));
+    if (!handle) return undefined;
+    try {
+      const { size } = await handle.stat();
+      if (size > maxBytes) throw new Error(`${path} is larger than ${maxBytes} bytes`);
+      const bytes = new Uint8Array(size);
+      for (let at = 0; at < size;) {
+        const { bytesRead } = await handle.read(bytes, at, size - at, at);
+        if (bytesRead === 0) break;
+        at += bytesRead;
+      }
+      return bytes;
+    } finally {
+      await handle.close();
+    }
+  }),
+  sha256: (path) => guarded(path, () => hashFile(path)),
+  deviceNumber: (path) => guarded(path, async () => (await stat(path)).dev),
+};
