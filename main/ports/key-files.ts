@@ -22,6 +22,8 @@ export interface KeyFiles {
   readSmallFile(path: string, maxBytes: number): Promise<Uint8Array | undefined>;
   /** SHA-256 (hex) of a file's contents. */
   sha256(path: string): Promise<string>;
+  /** The filesystem's allocation unit in bytes (statfs block size: the cluster size on FAT). */
+  allocationUnit(path: string): Promise<number>;
   /** st_dev of the filesystem holding `path` (to refuse a source image that lives on the target). */
   deviceNumber(path: string): Promise<number>;
 }

@@ -1,6 +1,6 @@
 import { identityOf } from '../core/drive-identity.js';
 import { BootkeyError } from '../core/errors.js';
-import type { DiskProvider, Drive, Volume } from '../ports/disk-provider.js';
+import type { DiskProvider, DiskSnapshot, Drive, Volume } from '../ports/disk-provider.js';
 import type { KeyFiles } from '../ports/key-files.js';
 import type { DriveService } from './drives.js';
 
@@ -77,7 +77,8 @@ export async function openKeyTarget(spec: string, deps: KeyTargetDeps, options: 
 }
 
 async function openFolder(folder: string, deps: KeyTargetDeps): Promise<KeyTarget> {
-  const snapshot = await deps.disks.refresh();
+  // Without udisks (no system bus) a folder is still a target; only its UUID and type stay unknown.
+  const snapshot = await deps.disks.refresh().catch((): DiskSnapshot => ({ drives: [] }));
   // The volume mounted at the longest mount point that contains the folder.
   let best: Volume | undefined;
   let bestLength = -1;

@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, rmdir, stat, unlink, open } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rmdir, stat, statfs, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { KeyFiles, PathKind } from '../../ports/key-files.js';
 import { hashFile, syncDirectory } from './durable-writer.js';
@@ -76,5 +76,6 @@ export const hostKeyFiles: KeyFiles = {
     }
   }),
   sha256: (path) => guarded(path, () => hashFile(path)),
+  allocationUnit: (path) => guarded(path, async () => (await statfs(path)).bsize),
   deviceNumber: (path) => guarded(path, async () => (await stat(path)).dev),
 };

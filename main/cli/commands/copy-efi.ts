@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import dbus from 'dbus-next';
+import { hostDurableWriter } from '../../adapters/fs/durable-writer.js';
+import { hostImageFiles } from '../../adapters/fs/image-files.js';
+import { hostKeyFiles } from '../../adapters/fs/key-files.js';
+import { UdisksClient } from '../../adapters/udisks/udisks-client.js';
+import { formatBytes } from '../../core/drive-policy.js';
+import { BootkeyError } from '../../core/errors.js';
+import { CopyEfiService, type CopyEfiEvent } from '../../services/copy-efi.js';
+import { DriveService } from '../../services/drives.js';
+import { openKeyTarget } from '../../services/key-target.js';
+import { parseCommandArgs, requirePositionals } from '../args.js';
+import { reportError } from '../bootkey.js';
+import { EXIT_OK, type CliIo, type Command } from '../command.js';
+import { progressPrinter } from '../progress.js';
+
+const COPY_USAGE = `Usage: bootkey copy-efi SOURCE --to TARGET [--replace] [--dry-run] [--json]
+
+Makes an existing FAT key boot SOURCE (an ISO, or a disk image with an EFI partition) under UEFI without
+erasing anything: copies its UEFI loaders, GRUB and every file its boot configuration loads, and rewrites
+references to the original medium's label to the key's UUID. TARGET is a drive (/dev/sdX or /dev/sdX1), a
+mounted folder, or an image file. Files on the key that Bootkey did not put there are never overwritten
+unless --replace is given, and then kept in /.bootkey/backup. --dry-run prints the plan and writes nothing.
+Progress goes to stderr (with --json, one JSON event per line on stdout). Exit 0 only when every file is
+durable and verified.`;
+
+const UNDO_USAGE = `Usage: bootkey undo-efi --from TARGET [--json]
+
+Removes every file Bootkey added to TARGET (also what an interrupted copy left) and puts back the files it
+replaced, as recorded in TARGET's /.bootkey/manifest.json.`;
+
+/** The services over udisks and the host's files; udisks is optional for a folder target. */
+async function withService<T>(work: (service: CopyEfiService) => Promise<T>): Promise<T> {
+  const bus = dbus.systemBus({ negotiateUnixFd: true });
+  const disks = new UdisksClient({ bus });
+  const started = await disks.start().then(() => true, () => false);
+  const drives = new DriveService(disks);
+  const service = new CopyEfiService({
+    images: hostImageFiles,
+    files: hostKeyFiles,
+    writer: hostDurableWriter(),
+    openTarget: (spec, options) => openKeyTarget(spec, { disks, drives, files: hostKeyFiles, sleep: (ms) => sleep(ms) }, options),
+    newId: () => `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`,
+    now: () => new Date(),
+  });
+  try {
+    return await work(service);
+  } finally {
+    if (started) await disks.stop().catch(() => undefined);
+    bus.disconnect();
+  }
+}
+
+function printPlan(event: Extract<CopyEfiEvent, { event: 'plan' }>, io: CliIo, dryRun: boolean): void {
+  const { plan, selection, target } = event;
+  const lines = [
+    `Target: ${target.root}${target.device ? ` (${target.device}, ${target.fsType}${target.uuid ? ` UUID ${target.uuid}` : ''})` : ''}, ${formatBytes(target.freeBytes)} free`,
+    `UEFI loaders from ${selection.loaderSource}; ${plan.files.length} files, ${formatBytes(plan.bytes)} (${formatBytes(plan.requiredBytes)} needed on the key)`,
+  ];
+  const shown = dryRun ? plan.files : plan.files.filter((f) => f.action !== 'add' || f.rewrites);
+  for (const file of shown) {
+    lines.push(`  ${file.action.padEnd(13)} ${file.to}  ${formatBytes(file.size)}`);
+    for (const r of file.rewrites ?? []) lines.push(`      line ${r.line}: ${r.before}\n           → ${r.after}`);
+  }
+  for (const conflict of plan.conflicts) lines.push(`  conflict: ${conflict.path} is yours (${formatBytes(conflict.size)})`);
+  for (const warning of selection.warnings) lines.push(`  warning: ${warning}`);
+  for (const problem of plan.problems) lines.push(`  refused: ${problem.message}`);
+  io.stderr.write(`${lines.join('\n')}\n`);
+}
+
+export const copyEfiCommand: Command = {
+  name: 'copy-efi',
+  summary: 'make an existing FAT key boot an image under UEFI, keeping its files',
+  usage: COPY_USAGE,
+  async run(args, io) {
+    const { values, positionals } = parseCommandArgs(args, { to: { type: 'string' }, replace: { type: 'boolean' },
+      'dry-run': { type: 'boolean' }, json: { type: 'boolean' } }, COPY_USAGE);
+    requirePositionals(positionals, 1, 1, COPY_USAGE);
+    const json = values.json === true;
+    const dryRun = values['dry-run'] === true;
+    const source = resolve(positionals[0] ?? '');
+    try {
+      if (typeof values.to !== 'string') {
+        return reportError(new BootkeyError('INVALID_ARGUMENT', `--to TARGET is required\n${COPY_USAGE}`), json, io);
+      }
+      const target = resolve(values.to);
+      const progress = progressPrinter(io, json);
+      const result = await withService((service) => service.copy({ source, target, replace: values.replace === true, dryRun }, (event) => {
+        if (event.event === 'plan') {
+          if (json) io.stdout.write(`${JSON.stringify({ event: 'plan', target: event.target, loaderSource: event.selection.loaderSource,
+            files: event.plan.files.map(({ content: _content, ...f }) => f), bytes: event.plan.bytes, requiredBytes: event.plan.requiredBytes,
+            conflicts: event.plan.conflicts, problems: event.plan.problems, warnings: event.selection.warnings })}\n`);
+          else printPlan(event, io, dryRun);
+        } else progress.update('copy (durable)', event.bytesDone, event.bytesTotal, event.bytesDone === event.bytesTotal);
+      }));
+      progress.done();
+      if (json) io.stdout.write(`${JSON.stringify({ event: 'done', written: result.written, operation: result.operation ?? null, files: result.plan.files.length, bytes: result.plan.bytes })}\n`);
+      else if (result.written) io.stderr.write(`copied ${result.plan.files.length} files (${formatBytes(result.plan.bytes)}), all flushed and verified; undo with: bootkey undo-efi --from ${values.to}\n`);
+      else if (result.plan.problems.length > 0) io.stderr.write('dry run: the copy would be refused (see above)\n');
+      else io.stderr.write('dry run: nothing was written\n');
+      return EXIT_OK;
+    } catch (error) {
+      return reportError(error, json, io, positionals[0]);
+    }
+  },
+};
+
+export const undoEfiCommand: Command = {
+  name: 'undo-efi',
+  summary: 'remove what copy-efi added to a key and restore what it replaced',
+  usage: UNDO_USAGE,
+  async run(args, io) {
+    const { values, positionals } = parseCommandArgs(args, { from: { type: 'string' }, json: { type: 'boolean' } }, UNDO_USAGE);
+    requirePositionals(positionals, 0, 0, UNDO_USAGE);
+    const json = values.json === true;
+    try {
+      if (typeof values.from !== 'string') {
+        return reportError(new BootkeyError('INVALID_ARGUMENT', `--from TARGET is required\n${UNDO_USAGE}`), json, io);
+      }
+      const result = await withService((service) => service.undo(resolve(values.from as string)));
+      if (json) io.stdout.write(`${JSON.stringify({ event: 'done', ...result })}\n`);
+      else {
+        io.stderr.write(`removed ${result.removed.length} files, restored ${result.restored.length}${result.kept.length ? `; kept ${result.kept.length} you changed: ${result.kept.join(', ')}` : ''}\n`);
+      }
+      return EXIT_OK;
+    } catch (error) {
+      return reportError(error, json, io, values.from as string | undefined);
+    }
+  },
+};

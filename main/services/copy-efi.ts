@@ -1,0 +1,231 @@
+import { planCopy, type CopyPlan } from '../core/copy-efi/copy-plan.js';
+import { selectEfiFiles, type EfiSelection } from '../core/copy-efi/efi-files.js';
+import { BootkeyError } from '../core/errors.js';
+import type { FileSystemTree } from '../core/filesystem-tree.js';
+import { inspectImage } from '../core/inspect/inspect-image.js';
+import { openImage, selectTree, type TreeSelector } from '../core/inspect/open-image.js';
+import {
+  backupPathOf, emptyManifest, filesAddedByBootkey, keyPathKey, MANIFEST_DIR, MANIFEST_PATH, parseManifest, planUndo,
+  serializeManifest, temporaryPathOf, withOperation, type KeyManifest, type ManifestOperation,
+} from '../core/key-manifest.js';
+import { treeFileChunks } from '../core/tree-file-chunks.js';
+import type { DurableWriter } from '../ports/durable-writer.js';
+import type { ImageFiles } from '../ports/image-files.js';
+import type { KeyFiles } from '../ports/key-files.js';
+import type { KeyTarget, KeyTargetOptions } from './key-target.js';
+
+const MANIFEST_LIMIT = 16 * 1024 * 1024;
+
+export interface CopyEfiDeps {
+  images: ImageFiles;
+  files: KeyFiles;
+  writer: DurableWriter;
+  openTarget: (spec: string, options: KeyTargetOptions) => Promise<KeyTarget>;
+  newId: () => string;
+  now: () => Date;
+}
+
+export interface CopyEfiRequest {
+  source: string;
+  target: string;
+  replace: boolean;
+  dryRun: boolean;
+}
+
+export type CopyEfiEvent =
+  | { event: 'plan'; plan: CopyPlan; selection: EfiSelection; target: TargetSummary }
+  /** `bytesDone` counts only bytes flushed to the key. */
+  | { event: 'progress'; phase: 'copy'; bytesDone: number; bytesTotal: number; path: string };
+
+export interface TargetSummary {
+  root: string;
+  device: string | null;
+  fsType: string;
+  uuid: string | null;
+  freeBytes: number;
+}
+
+export interface CopyEfiResult {
+  plan: CopyPlan;
+  selection: EfiSelection;
+  target: TargetSummary;
+  written: boolean;
+  operation?: string;
+}
+
+export interface UndoResult {
+  removed: string[];
+  restored: string[];
+  /** Files Bootkey added that changed since: left in place. */
+  kept: string[];
+  operations: number;
+}
+
+function summary(target: KeyTarget): TargetSummary {
+  return { root: target.root, device: target.device, fsType: target.fsType, uuid: target.uuid, freeBytes: target.freeBytes };
+}
+
+function parentsOf(path: string): string[] {
+  const names = path.split('/').filter(Boolean);
+  return names.slice(0, -1).map((_, i) => `/${names.slice(0, i + 1).join('/')}`);
+}
+
+/**
+ * Copies what makes an image boot under UEFI onto a key that keeps its files: plan, then (unless a dry run)
+ * record the operation in the key's manifest, write every file durably, and mark the operation complete.
+ * `undo` takes back everything Bootkey added and restores what it replaced.
+ */
+export class CopyEfiService {
+  constructor(private readonly deps: CopyEfiDeps) {}
+
+  async copy(request: CopyEfiRequest, onEvent: (event: CopyEfiEvent) => void = () => undefined): Promise<CopyEfiResult> {
+    const { deps } = this;
+    const source = await deps.images.open(request.source);
+    try {
+      const image = await openImage(source);
+      const inspection = await inspectImage(source);
+      // An image without UEFI boot is refused before the key is even opened (nothing mounted, nothing written).
+      await selectEfiFiles(inspection, (part) => selectTree(image, part), null);
+      const sourceDevice = await deps.files.deviceNumber(request.source);
+      const target = await deps.openTarget(request.target, { sourceDeviceNumbers: [sourceDevice] });
+      let failed = false;
+      try {
+        const parts = new Map<string, Promise<FileSystemTree>>();
+        const openPart = (part: TreeSelector) => {
+          const key = JSON.stringify(part);
+          if (!parts.has(key)) parts.set(key, selectTree(image, part));
+          return parts.get(key) as Promise<FileSystemTree>;
+        };
+        const selection = await selectEfiFiles(inspection, openPart, target.uuid);
+        const manifest = await this.readManifest(target);
+        const existing = new Map<string, number>();
+        for (const file of selection.files) {
+          const size = await deps.files.size(target.root + file.to);
+          if (size !== undefined) existing.set(keyPathKey(file.to), size);
+        }
+        const plan = planCopy(selection.files, {
+          fsType: target.fsType, freeBytes: target.freeBytes, clusterBytes: await deps.files.allocationUnit(target.root),
+          existing, addedByBootkey: filesAddedByBootkey(manifest), replace: request.replace,
+        });
+        onEvent({ event: 'plan', plan, selection, target: summary(target) });
+        if (request.dryRun) return { plan, selection, target: summary(target), written: false };
+        const problem = plan.problems[0];
+        if (problem) throw new BootkeyError(problem.code, problem.message, { problems: plan.problems });
+        const operation = await this.execute(plan, request, target, manifest, openPart, onEvent).catch(async (error: unknown) => {
+          failed = true;
+          throw await this.explain(error, target, request.target);
+        });
+        return { plan, selection, target: summary(target), written: true, operation };
+      } finally {
+        // After a pulled key, unmounting and detaching may fail too: the copy's own error is what counts.
+        await target.release().catch((error: unknown) => {
+          if (!failed) throw error;
+        });
+      }
+    } finally {
+      await source.close();
+    }
+  }
+
+  async undo(targetSpec: string): Promise<UndoResult> {
+    const { files } = this.deps;
+    const target = await this.deps.openTarget(targetSpec, {});
+    try {
+      const manifest = await this.readManifest(target);
+      if (manifest.operations.length === 0) {
+        throw new BootkeyError('NOT_FOUND', `no Bootkey manifest on ${targetSpec}: there is nothing to undo`, { path: MANIFEST_PATH });
+      }
+      await target.recheck();
+      const result: UndoResult = { removed: [], restored: [], kept: [], operations: manifest.operations.length };
+      for (const step of planUndo(manifest)) {
+        const at = target.root + step.path;
+        if (step.kind === 'remove-temporary') await files.removeFile(at);
+        else if (step.kind === 'remove-directory') await files.removeEmptyDirectory(at);
+        else if (step.kind === 'restore') {
+          if ((await files.size(target.root + step.backup)) === undefined) continue;
+          await files.removeFile(at);
+          await files.rename(target.root + step.backup, at);
+          result.restored.push(step.path);
+        } else if ((await files.size(at)) !== undefined) {
+          if (step.sha256 !== null && (await files.sha256(at)) !== step.sha256) result.kept.push(step.path);
+          else {
+            await files.removeFile(at);
+            result.removed.push(step.path);
+          }
+        }
+      }
+      await files.removeFile(target.root + MANIFEST_PATH);
+      await files.removeEmptyDirectory(target.root + MANIFEST_DIR);
+      return result;
+    } finally {
+      await target.release();
+    }
+  }
+
+  private async readManifest(target: KeyTarget): Promise<KeyManifest> {
+    const bytes = await this.deps.files.readSmallFile(target.root + MANIFEST_PATH, MANIFEST_LIMIT);
+    return bytes ? parseManifest(new TextDecoder().decode(bytes)) : emptyManifest();
+  }
+
+  private async writeManifest(target: KeyTarget, manifest: KeyManifest): Promise<void> {
+    await this.deps.files.makeDirectory(target.root + MANIFEST_DIR);
+    await this.deps.writer.replaceAtomically(target.root + MANIFEST_PATH, serializeManifest(manifest));
+  }
+
+  /** The manifest first (so an interrupted copy can be undone), then each file, then the manifest again. */
+  private async execute(plan: CopyPlan, request: CopyEfiRequest, target: KeyTarget, manifest: KeyManifest,
+    openPart: (part: TreeSelector) => Promise<FileSystemTree>, onEvent: (event: CopyEfiEvent) => void): Promise<string> {
+    const { files, writer } = this.deps;
+    const id = this.deps.newId();
+    const backups = new Map(plan.files.filter((f) => f.action === 'replace-user').map((f) => [f.to, backupPathOf(id, f.to)]));
+    const wanted = new Set<string>();
+    for (const file of plan.files) for (const dir of parentsOf(file.to)) wanted.add(dir);
+    for (const backup of backups.values()) for (const dir of parentsOf(backup)) if (dir !== MANIFEST_DIR) wanted.add(dir);
+    const createdDirectories: string[] = [];
+    for (const dir of [...wanted].sort((a, b) => a.split('/').length - b.split('/').length)) {
+      if ((await files.kind(target.root + dir)) === 'missing') createdDirectories.push(dir);
+    }
+    let operation: ManifestOperation = {
+      id, kind: 'copy-efi', source: request.source, startedAt: this.deps.now().toISOString(), state: 'writing',
+      added: plan.files.map((f) => ({ path: f.to, size: f.size, sha256: null })),
+      replaced: [...backups].map(([path, backup]) => ({ path, backup, size: plan.conflicts.find((c) => c.path === path)?.size ?? 0 })),
+      createdDirectories,
+      temporaries: plan.files.map((f) => temporaryPathOf(f.to)),
+    };
+    await target.recheck();
+    manifest = withOperation(manifest, operation);
+    await this.writeManifest(target, manifest);
+    for (const dir of createdDirectories) await files.makeDirectory(target.root + dir);
+
+    let done = 0;
+    const added: ManifestOperation['added'] = [];
+    for (const file of plan.files) {
+      const backup = backups.get(file.to);
+      if (backup !== undefined) await files.rename(target.root + file.to, target.root + backup);
+      const data = file.content ? single(file.content) : treeFileChunks(await openPart(file.part), file.from);
+      const report = (bytes: number) => onEvent({ event: 'progress', phase: 'copy', bytesDone: done + bytes, bytesTotal: plan.bytes, path: file.to });
+      const result = await writer.write(target.root + file.to, data, {
+        size: file.size, tempPath: target.root + temporaryPathOf(file.to), replace: file.action === 'overwrite-own', onDurable: report,
+      });
+      done += file.size;
+      added.push({ path: file.to, size: file.size, sha256: result.sha256 });
+    }
+    operation = { ...operation, state: 'complete', added, temporaries: [] };
+    await this.writeManifest(target, withOperation(manifest, operation));
+    return id;
+  }
+
+  /** An I/O error on a key that is no longer there is a pulled key: say so, and how to clean up. */
+  private async explain(error: unknown, target: KeyTarget, spec: string): Promise<unknown> {
+    const present = await target.present().catch(() => false);
+    if (present) return error;
+    const why = error instanceof Error ? error.message : String(error);
+    return new BootkeyError('DEVICE_GONE', `the key ${target.device ?? spec} was removed during the copy (${why}); `
+      + `your own files are unchanged (or kept in ${MANIFEST_DIR}/backup) — plug it in again and run 'bootkey undo-efi --from DEVICE' to remove the partial copy`,
+    { device: target.device });
+  }
+}
+
+async function* single(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
