@@ -85,8 +85,9 @@ tierSuite('uml', 'drives through udisks (UML)', () => {
     assert.equal(trip.same, true);
   });
 
-  test('FAT32 on a 1 GiB image file that Bootkey attached: refused before, usable after, detached after', () => {
+  test('FAT32 on a 1 GiB image file that Bootkey attached as a target: eligible, round trip, detached after', () => {
     const v = value('fat32Image');
+    assert.equal(v.eligible, true);
     assert.match(v.blkid, /^VERSION=FAT32$/m);
     assert.equal(v.part.idVersion, 'FAT32');
     assert.equal(v.part.idLabel, 'BIGKEY');
@@ -96,18 +97,23 @@ tierSuite('uml', 'drives through udisks (UML)', () => {
 
   test('GPT with exFAT and ext4 partitions, label changed afterwards', () => {
     const v = value('gptExfatExt4');
-    assert.equal(v.table, 'gpt');
-    assert.equal(v.sfdisk.partitiontable.label, 'gpt');
+    const seen = JSON.stringify({ partitions: v.partitions, sfdisk: v.sfdisk });
+    assert.equal(v.table, 'gpt', seen);
+    assert.equal(v.sfdisk.partitiontable.label, 'gpt', seen);
     const types = v.partitions.map((p: { idType: string; idLabel: string }) => `${p.idType}:${p.idLabel}`);
     assert.deepEqual(types, ['exfat:EXDATA', 'ext4:persistence']);
     assert.ok(v.blkid.some((b: string) => /TYPE=ext4/.test(b) && /LABEL=persistence/.test(b)));
     assert.ok(v.blkid.some((b: string) => /TYPE=exfat/.test(b) && /LABEL=EXDATA/.test(b)));
-    assert.equal(v.partitions[1].partition.bootable, true);
+    assert.equal(v.partitions[1].partition.bootable, true, seen);
+    // sfdisk names GPT attribute bit 2 LegacyBIOSBootable
+    assert.match(v.sfdisk.partitiontable.partitions[1].attrs ?? '', /LegacyBIOSBootable/, seen);
   });
 
   test('loop-attach an image file read-only: its partitions as sfdisk sees them; detached afterwards', () => {
-    const { drive, expected, gone } = value('loopImage');
+    const { drive, expected, gone, eligible, reasons } = value('loopImage');
     assert.equal(drive.kind, 'loop');
+    assert.equal(eligible, false); // attached, but not by Bootkey as a target
+    assert.match(reasons.join(), /Bootkey did not attach/);
     assert.equal(drive.disk.readOnly, true);
     assert.equal(drive.disk.partitionTable, 'gpt');
     const want = expected.partitiontable.partitions.map((p: { start: number; size: number }) => [p.start * 512, p.size * 512]);

@@ -50,6 +50,13 @@ function waitForChange(test: (s: DiskSnapshot) => boolean, ms: number): Promise<
   });
 }
 
+/** Whether the drive is gone (now, or by a change event within `ms`): udisks removes objects asynchronously. */
+async function goneWithin(id: string, ms: number): Promise<boolean> {
+  const gone = (s: DiskSnapshot) => !s.drives.some((d) => d.id === id);
+  const later = waitForChange(gone, ms).then(() => true, () => false);
+  return gone(await client.refresh()) || later;
+}
+
 async function matchRules(): Promise<number> {
   const reply = await bus.call(new dbus.Message({
     destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus.Debug.Stats',
@@ -107,6 +114,7 @@ async function main(): Promise<void> {
   await step('mbrFat', async () => {
     const key = driveOf(await client.refresh(), '/dev/sda');
     const path = await service.prepareKey(identityOf(key), { table: 'dos', filesystem: 'vfat', label: 'BOOTKEY' });
+    await run('udevadm', ['settle']);
     const snapshot = await client.refresh();
     const part = driveOf(snapshot, '/dev/sda').partitions.find((p) => p.objectPath === path)!;
     const trip = await roundTrip(path);
@@ -122,16 +130,16 @@ async function main(): Promise<void> {
   await step('fat32Image', async () => {
     await writeFile(bigImage, '');
     await truncate(bigImage, 1024 * 1024 * 1024);
-    const refusedBefore = await service.list({ all: true });
     const loop = await service.attachImageTarget(bigImage);
+    const verdict = (await service.list({ all: true })).find((l) => l.drive.id === loop);
     const drive = (await client.refresh()).drives.find((d) => d.id === loop)!;
     const path = await service.prepareKey(identityOf(drive), { table: 'dos', filesystem: 'vfat', label: 'BIGKEY' });
     const part = driveOf(await client.refresh(), drive.disk.device).partitions.find((p) => p.objectPath === path)!;
     const trip = await roundTrip(path);
     const blkid = (await run('blkid', ['-p', '-o', 'export', part.device])).trim();
     await service.detachImageTarget(loop);
-    const gone = !(await client.refresh()).drives.some((d) => d.id === loop);
-    return { loopListedAsRefusedBefore: refusedBefore.some((l) => l.drive.id === loop), part, trip, blkid, gone };
+    const gone = await goneWithin(loop, 5000);
+    return { eligible: verdict?.eligible, part, trip, blkid, gone };
   });
 
   await step('gptExfatExt4', async () => {
@@ -143,6 +151,7 @@ async function main(): Promise<void> {
     const b = await client.createPartition(key.disk.objectPath, { offset: half, size: 0,
       type: '0fc63daf-8483-4772-8e79-3d69d8477de4', bootable: true, format: { type: 'ext4', label: 'first' } });
     await client.setLabel(b, 'persistence');
+    await run('udevadm', ['settle']); // udisks updates properties from udev events after the calls return
     const drive = driveOf(await client.refresh(), '/dev/sdb');
     return {
       partitions: drive.partitions.filter((p) => p.objectPath === a || p.objectPath === b),
@@ -159,11 +168,12 @@ async function main(): Promise<void> {
     await run('sfdisk', ['-q', image], { input: 'label: gpt\n,12M,U\n,+,L\n' });
     const loop = await client.attachImage(image, { readOnly: true });
     const drive = (await client.refresh()).drives.find((d) => d.id === loop)!;
+    const verdict = (await service.list({ all: true })).find((l) => l.drive.id === loop);
     const expected = JSON.parse(await run('sfdisk', ['--json', image]));
     await client.detachImage(loop);
-    const gone = !(await client.refresh()).drives.some((d) => d.id === loop);
+    const gone = await goneWithin(loop, 5000);
     await rm(image);
-    return { drive, expected, gone };
+    return { drive, expected, gone, eligible: verdict?.eligible, reasons: verdict?.reasons };
   });
 
   await step('hotplug', async () => {
