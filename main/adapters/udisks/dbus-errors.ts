@@ -26,5 +26,6 @@ export function fromDbusError(error: unknown, action: string): BootkeyError {
   const name = typeof error === 'object' && error && 'type' in error ? String(error.type) : '';
   const text = error instanceof Error ? error.message : String(error);
   const code = BY_NAME[name] ?? 'IO_ERROR';
-  return new BootkeyError(code, `${action} failed: ${text}`, { dbusError: name });
+  const what = name === 'org.freedesktop.DBus.Error.ServiceUnknown' ? 'udisks2 is not available (package udisks2)' : text;
+  return new BootkeyError(code, `${action} failed: ${what}`, { dbusError: name });
 }

@@ -64,8 +64,8 @@ export class UdisksClient implements DiskProvider {
     this.debounceMs = options.debounceMs ?? 150;
     this.callTimeoutMs = options.callTimeoutMs ?? 15_000;
     this.busFailure = new Promise<never>((_, reject) => {
-      this.bus.once('error', (error: Error) =>
-        reject(new BootkeyError('MISSING_TOOL', `cannot talk to the system bus: ${error.message}`)));
+      this.bus.on('error', (error: Error) =>
+        reject(new BootkeyError('MISSING_TOOL', `cannot reach the system bus (package dbus): ${error.message}`)));
     });
     this.busFailure.catch(() => undefined);
   }
