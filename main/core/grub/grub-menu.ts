@@ -145,7 +145,7 @@ function entryBody(iso: MenuIso, warnings: string[]): EntryBody | undefined {
     warnings.push(`${iso.name}: Windows installers do not boot from an ISO file through GRUB; no menu entry`);
     return undefined;
   }
-  if (family === 'memtest' || family === 'ipxe') return loaderEntry(iso, recipe, warnings);
+  if (family === 'memtest' || family === 'ipxe') return loaderEntry(iso, recipe, extra, warnings);
   const partitionLoader = efiLoaders.find((l) => l.where === 'partition' && l.arch === 'x64');
   if ((iso.inspection.format === 'gpt' || iso.inspection.format === 'mbr') && partitionLoader) {
     const table = iso.inspection.partitionScheme === 'gpt' ? 'gpt' : 'msdos';
@@ -183,21 +183,25 @@ function recipeEntry(recipe: BootRecipe & { kernel: string }, extra: string[]): 
   return { method: 'recipe', platform: 'any', lines };
 }
 
-/** memtest86+ and iPXE: chainload the EFI program under UEFI, `linux` the BIOS image under BIOS. */
-function loaderEntry(iso: MenuIso, recipe: BootRecipe | null, warnings: string[]): EntryBody | undefined {
+/**
+ * memtest86+ and iPXE: chainload the EFI program under UEFI, `linux` the BIOS image under BIOS. Extra parameters
+ * become the program's command line (GRUB hands chainloader's arguments over as the image's load options).
+ */
+function loaderEntry(iso: MenuIso, recipe: BootRecipe | null, extra: string[], warnings: string[]): EntryBody | undefined {
   const efi = iso.loaders?.efi ?? (recipe?.efiLoader ? `(loop)${recipe.efiLoader}` : undefined);
   const bios = iso.loaders?.bios ?? (recipe?.biosKernel ? `(loop)${recipe.biosKernel}` : undefined);
   const needsLoop = [efi, bios].some((p) => p?.startsWith('(loop)'));
+  const args = extra.map((p) => ` ${grubQuote(p)}`).join('');
   const head = needsLoop ? ['loopback loop "$iso_path"'] : [];
   if (efi && bios) {
     return {
       method: 'chainload', platform: 'any',
-      lines: [...head, 'if [ "$grub_platform" = efi ]; then', `  chainloader ${grubQuote(efi)}`, 'else',
-        `  linux ${grubQuote(bios)}`, 'fi'],
+      lines: [...head, 'if [ "$grub_platform" = efi ]; then', `  chainloader ${grubQuote(efi)}${args}`, 'else',
+        `  linux ${grubQuote(bios)}${args}`, 'fi'],
     };
   }
-  if (efi) return { method: 'chainload', platform: 'efi', lines: [...head, `chainloader ${grubQuote(efi)}`] };
-  if (bios) return { method: 'chainload', platform: 'pc', lines: [...head, `linux ${grubQuote(bios)}`] };
+  if (efi) return { method: 'chainload', platform: 'efi', lines: [...head, `chainloader ${grubQuote(efi)}${args}`] };
+  if (bios) return { method: 'chainload', platform: 'pc', lines: [...head, `linux ${grubQuote(bios)}${args}`] };
   warnings.push(`${iso.name}: ${FAMILY_TITLES[iso.inspection.family]} without a loader Bootkey can start; no menu entry`);
   return undefined;
 }
