@@ -5,6 +5,7 @@ import { extractCommand } from './extract.js';
 import { inspectCommand } from './inspect.js';
 import { listCommand } from './list.js';
 import { multibootCommand } from './multiboot.js';
+import { persistCommand } from './persist.js';
 
 /** Every `bootkey` subcommand, in the order `--help` lists them. */
-export const COMMANDS: Command[] = [inspectCommand, listCommand, extractCommand, drivesCommand, copyEfiCommand, undoEfiCommand, multibootCommand];
+export const COMMANDS: Command[] = [inspectCommand, listCommand, extractCommand, drivesCommand, copyEfiCommand, undoEfiCommand, multibootCommand, persistCommand];

@@ -1,0 +1,92 @@
+import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import type { PersistenceEntry, PersistenceFiles } from '../../ports/persistence-files.js';
+import { syncDirectory } from '../fs/durable-writer.js';
+import { FileByteSource } from '../fs/file-byte-source.js';
+import { translateErrno } from '../fs/image-files.js';
+
+async function guarded<T>(path: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw translateErrno(error, path);
+  }
+}
+
+/** Zeros written in this size when a file must really hold them (FAT has no holes; ftruncate zero-fills there too). */
+const ZERO_WINDOW = 1 << 20;
+
+/** PersistenceFiles on the host: positioned writes, fdatasync before returning, errno → our codes. */
+export const hostPersistenceFiles: PersistenceFiles = {
+  open: (path) => guarded(path, () => FileByteSource.open(path)),
+  list: (dir) => guarded(dir, async () => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT' || error.code === 'ENOTDIR') return [];
+      throw error;
+    });
+    const out: PersistenceEntry[] = [];
+    for (const entry of entries) {
+      const info = await stat(resolve(dir, entry.name));
+      out.push({ name: entry.name, kind: info.isFile() ? 'file' : info.isDirectory() ? 'directory' : 'other', size: info.size });
+    }
+    return out;
+  }),
+  createZeroed: (path, size) => guarded(path, async () => {
+    const handle = await open(path, 'wx');
+    try {
+      // ftruncate: a hole where the filesystem has them, zeros written by the kernel where it has not (FAT).
+      await handle.truncate(size);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await syncDirectory(dirname(path));
+  }),
+  extend: (path, size) => guarded(path, async () => {
+    const handle = await open(path, 'r+');
+    try {
+      const { size: current } = await handle.stat();
+      if (size < current) throw new Error(`extend ${path}: ${size} is smaller than ${current}`);
+      await handle.truncate(size);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }),
+  writeAt: (path, offset, bytes) => guarded(path, async () => {
+    const handle = await open(path, 'r+');
+    try {
+      for (let done = 0; done < bytes.length;) {
+        const { bytesWritten } = await handle.write(bytes, done, Math.min(ZERO_WINDOW, bytes.length - done), offset + done);
+        done += bytesWritten;
+      }
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+  }),
+  writeNew: (path, bytes) => guarded(path, async () => {
+    const handle = await open(path, 'wx');
+    try {
+      await handle.writeFile(bytes);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await syncDirectory(dirname(path));
+  }),
+  replace: (from, to) => guarded(to, async () => {
+    await rename(from, to);
+    await syncDirectory(dirname(to));
+  }),
+  remove: (path) => guarded(path, () => rm(path, { force: true })),
+  inUse: (path) => guarded(path, async () => {
+    const target = resolve(path);
+    const loops = await readdir('/sys/block').catch(() => [] as string[]);
+    for (const name of loops.filter((n) => n.startsWith('loop'))) {
+      const backing = await readFile(`/sys/block/${name}/loop/backing_file`, 'utf8').catch(() => '');
+      if (backing.trim() === target) return true;
+    }
+    return false;
+  }),
+};

@@ -1,0 +1,170 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import dbus from 'dbus-next';
+import { hostKeyFiles } from '../../adapters/fs/key-files.js';
+import { e2fsprogs } from '../../adapters/persistence/e2fsprogs.js';
+import { hostPersistenceFiles } from '../../adapters/persistence/host-persistence-files.js';
+import { UdisksClient } from '../../adapters/udisks/udisks-client.js';
+import { formatBytes } from '../../core/drive-policy.js';
+import { BootkeyError } from '../../core/errors.js';
+import { dmStatusText } from '../../core/persistence/dm-snapshot.js';
+import type { OverlayUsage } from '../../core/persistence/overlay-status.js';
+import { parseSize } from '../../core/persistence/persistence-plan.js';
+import { DriveService } from '../../services/drives.js';
+import { openKeyTarget } from '../../services/key-target.js';
+import { PersistenceService, type LiveIdentity, type PersistenceFile } from '../../services/persistence.js';
+import { parseCommandArgs, requirePositionals, type ParsedArgs } from '../args.js';
+import { reportError } from '../bootkey.js';
+import { EXIT_OK, type CliIo, type Command } from '../command.js';
+
+const USAGE = `Usage: bootkey persist SUBCOMMAND ...
+
+LiveOS (Fedora, dracut dmsquash-live) persistence on a key. TARGET is a drive (/dev/sdX, /dev/sdX1), a
+mounted folder or an image file; the live image is its /LiveOS folder. The overlay is the file dracut looks
+for: LiveOS/overlay-<LABEL>-<UUID> of the key's filesystem (--label/--uuid when they cannot be read).
+
+  list TARGET [--json]                       LiveOS folders, overlays and home.img with their usage
+  status TARGET [NAME] [--json]              how full an overlay is
+  status --file OVERLAY [--json]             the same for one file: for a device-mapper overlay the numbers
+                                             'dmsetup status' prints for it when active
+  create TARGET --size SIZE [--type dm|overlayfs] [--home SIZE]
+                                             a new overlay (default overlayfs: an ext4 image with overlayfs/
+                                             and ovlwork/; dm: a snapshot store for LiveOS/rootfs.img images)
+  grow TARGET [NAME] --size SIZE             a larger overlay or home.img (never smaller)
+  reset TARGET [NAME]                        empty an overlay (everything written to it is lost)
+  recover TARGET [NAME]                      an overlay marked Invalid: header saved beside it, valid flag set
+                                             (ext4: e2fsck -y); then check its filesystem before use
+
+SIZE: 512M, 2G, 1.5GiB. FAT cannot hold files of 4 GiB or more. Options: --label L --uuid U --json.`;
+
+const COMMON = { json: { type: 'boolean' }, label: { type: 'string' }, uuid: { type: 'string' } } as const;
+
+async function withService<T>(work: (service: PersistenceService) => Promise<T>): Promise<T> {
+  const bus = dbus.systemBus({ negotiateUnixFd: true });
+  const disks = new UdisksClient({ bus });
+  const started = await disks.start().then(() => true, () => false);
+  const drives = new DriveService(disks);
+  const service = new PersistenceService({
+    files: hostPersistenceFiles,
+    ext4: e2fsprogs,
+    openTarget: (spec) => openKeyTarget(spec, { disks, drives, files: hostKeyFiles, sleep: (ms) => sleep(ms) }),
+    now: () => new Date(),
+  });
+  try {
+    return await work(service);
+  } finally {
+    if (started) await disks.stop().catch(() => undefined);
+    bus.disconnect();
+  }
+}
+
+function usageLine(u: OverlayUsage): string {
+  const head = `${u.type}, ${formatBytes(u.usedBytes)} of ${formatBytes(u.capacityBytes)} used (${u.percentUsed}%)`;
+  if (u.type === 'dm-snapshot') return `${head}; ${u.state}, ${u.exceptions} chunks changed; dmsetup status: ${dmStatusText(u)}`;
+  return `${head}; ${u.valid ? 'no recorded errors' : 'errors recorded: run recover'}${u.clean ? '' : ', not cleanly unmounted'}`;
+}
+
+function fileLine(f: PersistenceFile): string {
+  return `  ${f.name}${f.matchesKey ? ' (dracut uses this one)' : ''}: ${f.usage ? usageLine(f.usage) : `unreadable: ${f.problem}`}`;
+}
+
+function identity(values: ParsedArgs['values']): LiveIdentity {
+  return { ...(values.label !== undefined ? { label: values.label as string } : {}), ...(values.uuid !== undefined ? { uuid: values.uuid as string } : {}) };
+}
+
+function print(io: CliIo, json: boolean, value: unknown, text: string): number {
+  io.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${text}\n`);
+  return EXIT_OK;
+}
+
+type Sub = (values: ParsedArgs['values'], positionals: string[], io: CliIo) => Promise<number>;
+
+const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boolean' }>; min: number; max: number; run: Sub }> = {
+  list: {
+    options: {}, min: 1, max: 1,
+    run: (values, [target], io) => withService(async (s) => {
+      const found = await s.list(target as string, identity(values));
+      const text = found.length === 0 ? `no LiveOS folder on ${target}`
+        : found.map((i) => [`${i.dir}: ${i.squashfs ? 'squashfs.img' : ''}${i.rootfs ? ' rootfs.img' : ''}`, ...i.files.map(fileLine)].join('\n')).join('\n');
+      return print(io, values.json === true, found, text);
+    }),
+  },
+  status: {
+    options: { file: { type: 'string' } }, min: 0, max: 2,
+    run: async (values, [target, name], io) => {
+      if (values.file !== undefined) {
+        if (target !== undefined) throw new BootkeyError('INVALID_ARGUMENT', `give either --file or a TARGET\n${USAGE}`);
+        const file = values.file as string;
+        const usage = await withFiles((s) => s.usageOf(file));
+        return print(io, values.json === true, usage, `${file}: ${usageLine(usage)}`);
+      }
+      if (target === undefined) throw new BootkeyError('INVALID_ARGUMENT', `status needs a TARGET or --file\n${USAGE}`);
+      const file = await withService((s) => s.status(target, identity(values), name));
+      return print(io, values.json === true, file, `${file.path}\n${fileLine(file)}`);
+    },
+  },
+  create: {
+    options: { size: { type: 'string' }, type: { type: 'string' }, home: { type: 'string' } }, min: 1, max: 1,
+    run: (values, [target], io) => {
+      const type = (values.type as string | undefined) ?? 'overlayfs';
+      if (type !== 'dm' && type !== 'overlayfs') throw new BootkeyError('INVALID_ARGUMENT', `--type is dm or overlayfs, not '${type}'`);
+      if (values.size === undefined) throw new BootkeyError('INVALID_ARGUMENT', `create needs --size\n${USAGE}`);
+      const size = parseSize(values.size as string);
+      const homeSize = values.home === undefined ? undefined : parseSize(values.home as string);
+      return withService(async (s) => {
+        const made = await s.create(target as string, { ...identity(values), type, size, ...(homeSize !== undefined ? { homeSize } : {}) });
+        return print(io, values.json === true, made, made.map((f) => `created ${f.path}\n${fileLine(f)}`).join('\n'));
+      });
+    },
+  },
+  grow: {
+    options: { size: { type: 'string' } }, min: 1, max: 2,
+    run: (values, [target, name], io) => {
+      if (values.size === undefined) throw new BootkeyError('INVALID_ARGUMENT', `grow needs --size\n${USAGE}`);
+      const size = parseSize(values.size as string);
+      return withService(async (s) => {
+        const file = await s.grow(target as string, size, identity(values), name);
+        return print(io, values.json === true, file, `grew ${file.path}\n${fileLine(file)}`);
+      });
+    },
+  },
+  reset: {
+    options: {}, min: 1, max: 2,
+    run: (values, [target, name], io) => withService(async (s) => {
+      const file = await s.reset(target as string, identity(values), name);
+      return print(io, values.json === true, file, `reset ${file.path}\n${fileLine(file)}`);
+    }),
+  },
+  recover: {
+    options: {}, min: 1, max: 2,
+    run: (values, [target, name], io) => withService(async (s) => {
+      const r = await s.recover(target as string, identity(values), name);
+      const text = [`recovered ${r.path} (header saved in ${r.backup})`, `  now: ${usageLine(r.after)}`,
+        ...(r.fsck ? [`  e2fsck status ${r.fsck.exitCode}`] : ['  check its filesystem through a snapshot before use (e2fsck -f on the activated overlay)'])];
+      return print(io, values.json === true, r, text.join('\n'));
+    }),
+  },
+};
+
+/** `status --file` needs neither udisks nor a target. */
+function withFiles<T>(work: (service: PersistenceService) => Promise<T>): Promise<T> {
+  const noTarget = () => Promise.reject(new BootkeyError('INTERNAL', 'no target for a single file'));
+  return work(new PersistenceService({ files: hostPersistenceFiles, ext4: e2fsprogs, openTarget: noTarget, now: () => new Date() }));
+}
+
+export const persistCommand: Command = {
+  name: 'persist',
+  summary: 'LiveOS persistence: list, create, measure, grow, reset and recover overlays and home.img',
+  usage: USAGE,
+  async run(args, io) {
+    const [name, ...rest] = args;
+    const sub = name === undefined ? undefined : SUBCOMMANDS[name];
+    if (!sub) throw new BootkeyError('INVALID_ARGUMENT', `unknown persist subcommand '${name ?? ''}'\n${USAGE}`);
+    const { values, positionals } = parseCommandArgs(rest, { ...COMMON, ...sub.options }, USAGE);
+    requirePositionals(positionals, sub.min, sub.max, USAGE);
+    try {
+      return await sub.run(values, positionals, io);
+    } catch (error) {
+      return reportError(error, values.json === true, io, positionals[0] ?? (values.file as string | undefined));
+    }
+  },
+};

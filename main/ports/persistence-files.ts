@@ -1,0 +1,50 @@
+/**
+ * What LiveOS persistence needs of the host besides reading bytes: files made, grown and patched in place
+ * (each change flushed before it returns), and e2fsprogs for the ext4 images. Paths are absolute.
+ */
+import type { ByteSource } from './byte-source.js';
+
+export interface ClosableByteSource extends ByteSource {
+  close(): Promise<void>;
+}
+
+export interface PersistenceEntry {
+  name: string;
+  kind: 'file' | 'directory' | 'other';
+  size: number;
+}
+
+export interface PersistenceFiles {
+  open(path: string): Promise<ClosableByteSource>;
+  /** The entries of a folder, or [] when it does not exist. */
+  list(dir: string): Promise<PersistenceEntry[]>;
+  /** A new file of `size` zero bytes (CONFLICT if it exists), flushed with its folder. */
+  createZeroed(path: string, size: number): Promise<void>;
+  /** Extends a file with zeros to `size` bytes and flushes it. */
+  extend(path: string, size: number): Promise<void>;
+  /** Overwrites bytes in place and flushes them. */
+  writeAt(path: string, offset: number, bytes: Uint8Array): Promise<void>;
+  /** A new small file (CONFLICT if it exists), flushed with its folder. */
+  writeNew(path: string, bytes: Uint8Array): Promise<void>;
+  /** Renames `from` over `to` (same folder) and flushes the folder. */
+  replace(from: string, to: string): Promise<void>;
+  /** Removes a file if it is there. */
+  remove(path: string): Promise<void>;
+  /** Whether a loop device of this system has the file open (an overlay in use must not change). */
+  inUse(path: string): Promise<boolean>;
+}
+
+export interface Ext4CheckResult {
+  /** e2fsck's exit status: 0 clean, 1 errors corrected, 4 errors left, 8+ operational failure. */
+  exitCode: number;
+  output: string;
+}
+
+export interface Ext4Tools {
+  /** mkfs.ext4 on a new file of `size` bytes with these empty top-level folders (CONFLICT if it exists). */
+  make(path: string, size: number, options: { label: string; directories: readonly string[] }): Promise<void>;
+  /** e2fsck -f: `repair` false only looks (-n), true fixes what is safe to fix (-y). */
+  check(path: string, repair: boolean): Promise<Ext4CheckResult>;
+  /** resize2fs to `size` bytes (the file grows first). */
+  resize(path: string, size: number): Promise<void>;
+}

@@ -1,0 +1,270 @@
+import { BootkeyError } from '../core/errors.js';
+import { RESET_BYTES, SECTOR_BYTES, VALID_FLAG_OFFSET } from '../core/persistence/dm-snapshot.js';
+import { readOverlayUsage, type OverlayUsage } from '../core/persistence/overlay-status.js';
+import {
+  HOME_IMAGE, LIVE_DIR, OVERLAYFS_DIRS, checkPersistenceSize, overlayFileName, type OverlayType,
+} from '../core/persistence/persistence-plan.js';
+import type { Ext4CheckResult, Ext4Tools, PersistenceFiles } from '../ports/persistence-files.js';
+
+/** The part of a key target persistence needs (services/key-target's KeyTarget has all of it). */
+export interface PersistenceTarget {
+  readonly root: string;
+  readonly fsType: string;
+  readonly freeBytes: number;
+  readonly uuid: string | null;
+  readonly label: string;
+  recheck(): Promise<void>;
+  release(): Promise<void>;
+}
+
+export interface PersistenceDeps {
+  files: PersistenceFiles;
+  ext4: Ext4Tools;
+  openTarget(spec: string): Promise<PersistenceTarget>;
+  /** For backup names. */
+  now(): Date;
+}
+
+/** The live filesystem's identity as dracut reads it; given by the user when the target cannot tell. */
+export interface LiveIdentity {
+  label?: string;
+  uuid?: string;
+}
+
+export interface PersistenceFile {
+  name: string;
+  /** Absolute path. */
+  path: string;
+  role: 'overlay' | 'home';
+  /** The overlay dracut would pick for this key (its label and UUID in the name). */
+  matchesKey: boolean;
+  usage?: OverlayUsage;
+  /** Why the usage could not be read. */
+  problem?: string;
+}
+
+export interface LiveInstallation {
+  /** Absolute path of the LiveOS folder. */
+  dir: string;
+  squashfs: boolean;
+  /** An uncompressed LiveOS/rootfs.img beside squashfs.img (old layouts). */
+  rootfs: boolean;
+  files: PersistenceFile[];
+}
+
+export interface CreateRequest extends LiveIdentity {
+  type: OverlayType;
+  size: number;
+  /** Also a home.img of this size. */
+  homeSize?: number;
+}
+
+export interface RecoverResult {
+  path: string;
+  /** Where the header was saved before the change. */
+  backup: string;
+  before: OverlayUsage;
+  after: OverlayUsage;
+  /** For an ext4 overlay: e2fsck -f -y on the file. A dm overlay's filesystem is checked through a snapshot. */
+  fsck?: Ext4CheckResult;
+}
+
+function identityOf(target: PersistenceTarget, given: LiveIdentity): { label: string; uuid: string } {
+  const uuid = given.uuid ?? target.uuid;
+  if (!uuid) {
+    throw new BootkeyError('INVALID_ARGUMENT', `the UUID of the filesystem at ${target.root} is unknown; give it with --uuid (and --label)`);
+  }
+  return { label: given.label ?? target.label, uuid };
+}
+
+/**
+ * LiveOS persistence on a key: find, create, measure, grow, reset and recover overlays and home.img. Every
+ * change checks size limits and free space first and refuses a file a loop device has open.
+ */
+export class PersistenceService {
+  constructor(private readonly deps: PersistenceDeps) {}
+
+  private async withTarget<T>(spec: string, work: (target: PersistenceTarget) => Promise<T>): Promise<T> {
+    const target = await this.deps.openTarget(spec);
+    try {
+      return await work(target);
+    } finally {
+      await target.release();
+    }
+  }
+
+  /** Reads one persistence file offline. */
+  async usageOf(path: string): Promise<OverlayUsage> {
+    const source = await this.deps.files.open(path);
+    try {
+      return await readOverlayUsage(source);
+    } finally {
+      await source.close();
+    }
+  }
+
+  private async installation(target: PersistenceTarget, identity: LiveIdentity): Promise<LiveInstallation | undefined> {
+    const dir = `${target.root.replace(/\/$/, '')}/${LIVE_DIR}`;
+    const entries = await this.deps.files.list(dir);
+    if (entries.length === 0) return undefined;
+    const uuid = identity.uuid ?? target.uuid;
+    const expected = uuid ? overlayFileName(identity.label ?? target.label, uuid) : undefined;
+    const files: PersistenceFile[] = [];
+    for (const entry of entries) {
+      const role = entry.name === HOME_IMAGE ? 'home' : entry.name.startsWith('overlay-') ? 'overlay' : undefined;
+      if (!role || entry.kind !== 'file') continue;
+      const path = `${dir}/${entry.name}`;
+      const file: PersistenceFile = { name: entry.name, path, role, matchesKey: entry.name === expected };
+      try {
+        file.usage = await this.usageOf(path);
+      } catch (error) {
+        file.problem = error instanceof Error ? error.message : String(error);
+      }
+      files.push(file);
+    }
+    const has = (name: string) => entries.some((e) => e.name === name && e.kind === 'file');
+    return { dir, squashfs: has('squashfs.img'), rootfs: has('rootfs.img'), files };
+  }
+
+  list(spec: string, identity: LiveIdentity = {}): Promise<LiveInstallation[]> {
+    return this.withTarget(spec, async (target) => {
+      const found = await this.installation(target, identity);
+      return found ? [found] : [];
+    });
+  }
+
+  /** The overlay file a command acts on: `name`, else the one dracut would use for this key, else the only one. */
+  private async pick(target: PersistenceTarget, identity: LiveIdentity, name?: string): Promise<PersistenceFile> {
+    const found = await this.installation(target, identity);
+    if (!found) throw new BootkeyError('NOT_FOUND', `no ${LIVE_DIR} folder on ${target.root}`);
+    const files = found.files;
+    const chosen = name !== undefined ? files.find((f) => f.name === name)
+      : files.find((f) => f.matchesKey) ?? (files.filter((f) => f.role === 'overlay').length === 1 ? files.find((f) => f.role === 'overlay') : undefined);
+    if (!chosen) {
+      throw new BootkeyError('NOT_FOUND', name !== undefined ? `no ${name} in ${found.dir}`
+        : `name the overlay: ${files.map((f) => f.name).join(', ') || 'there is none'}`, { files: files.map((f) => f.name) });
+    }
+    return chosen;
+  }
+
+  status(spec: string, identity: LiveIdentity = {}, name?: string): Promise<PersistenceFile> {
+    return this.withTarget(spec, (target) => this.pick(target, identity, name));
+  }
+
+  /** Creates the overlay dracut will find for this key (and home.img), after checking limits and free space. */
+  create(spec: string, request: CreateRequest): Promise<PersistenceFile[]> {
+    return this.withTarget(spec, async (target) => {
+      const { label, uuid } = identityOf(target, request);
+      const dir = `${target.root.replace(/\/$/, '')}/${LIVE_DIR}`;
+      const entries = await this.deps.files.list(dir);
+      if (!entries.some((e) => e.name === 'squashfs.img' || e.name === 'rootfs.img')) {
+        throw new BootkeyError('NOT_FOUND', `${dir} holds no squashfs.img or rootfs.img: copy the live image onto the key first`);
+      }
+      const overlay = checkPersistenceSize(request.type === 'dm' ? 'dm' : 'ext4', request.size, target.fsType, target.freeBytes);
+      const home = request.homeSize === undefined ? undefined
+        : checkPersistenceSize('ext4', request.homeSize, target.fsType, target.freeBytes - overlay.requiredBytes);
+      const name = overlayFileName(label, uuid);
+      const conflicts = [name, ...(home ? [HOME_IMAGE] : [])].filter((n) => entries.some((e) => e.name === n));
+      if (conflicts.length) throw new BootkeyError('CONFLICT', `${conflicts.join(' and ')} already exist in ${dir}`, { files: conflicts });
+      await target.recheck();
+      const path = `${dir}/${name}`;
+      // A zeroed dm store is a new snapshot to the kernel: it writes the header on first activation.
+      if (request.type === 'dm') await this.deps.files.createZeroed(path, overlay.bytes);
+      else await this.deps.ext4.make(path, overlay.bytes, { label: 'overlay', directories: OVERLAYFS_DIRS });
+      if (home) await this.deps.ext4.make(`${dir}/${HOME_IMAGE}`, home.bytes, { label: 'home', directories: [] });
+      const made = (await this.installation(target, { label, uuid }))?.files ?? [];
+      return made.filter((f) => f.name === name || (home !== undefined && f.name === HOME_IMAGE));
+    });
+  }
+
+  private async notInUse(path: string): Promise<void> {
+    if (await this.deps.files.inUse(path)) {
+      throw new BootkeyError('DRIVE_BUSY', `${path} is in use by a loop device (a running live system or another tool)`);
+    }
+  }
+
+  /** Grows an overlay or home.img to `size` bytes; shrinking is refused with the reason. */
+  grow(spec: string, size: number, identity: LiveIdentity = {}, name?: string): Promise<PersistenceFile> {
+    return this.withTarget(spec, async (target) => {
+      const file = await this.pick(target, identity, name);
+      if (!file.usage) throw new BootkeyError('MALFORMED_IMAGE', `${file.path}: ${file.problem}`);
+      await this.notInUse(file.path);
+      const kind = file.usage.type === 'dm-snapshot' ? 'dm' : 'ext4';
+      const { bytes } = checkPersistenceSize(kind, size, target.fsType, target.freeBytes, file.usage.capacityBytes);
+      await target.recheck();
+      if (kind === 'dm') {
+        // The kernel reads the store's size at activation; new chunks simply go into the added space.
+        await this.deps.files.extend(file.path, bytes);
+      } else {
+        const check = await this.deps.ext4.check(file.path, true);
+        if (check.exitCode > 1) throw new BootkeyError('MALFORMED_IMAGE', `e2fsck left errors in ${file.path}; not resizing:\n${check.output.slice(-500)}`);
+        await this.deps.ext4.resize(file.path, bytes);
+      }
+      return { ...file, usage: await this.usageOf(file.path) };
+    });
+  }
+
+  /** Empties an overlay: a dm store's header region zeroed (a new store), an ext4 overlay made afresh. */
+  reset(spec: string, identity: LiveIdentity = {}, name?: string): Promise<PersistenceFile> {
+    return this.withTarget(spec, async (target) => {
+      const file = await this.pick(target, identity, name);
+      await this.notInUse(file.path);
+      await target.recheck();
+      await this.resetFile(file);
+      return { ...file, usage: await this.usageOf(file.path) };
+    });
+  }
+
+  private async resetFile(file: PersistenceFile): Promise<void> {
+    if (file.usage?.type === 'overlayfs-ext4') {
+      // A fresh filesystem of the same size beside the old one, then renamed over it: never half reset.
+      const fresh = `${file.path}.bootkey-new`;
+      await this.deps.files.remove(fresh);
+      await this.deps.ext4.make(fresh, file.usage.capacityBytes,
+        { label: file.usage.label, directories: file.role === 'home' ? [] : OVERLAYFS_DIRS });
+      await this.deps.files.replace(fresh, file.path);
+      return;
+    }
+    // The header chunk and area 0 must read as zero: 64 KiB covers both up to 32 KiB chunks.
+    const chunkBytes = file.usage?.type === 'dm-snapshot' ? file.usage.chunkSectors * SECTOR_BYTES : 0;
+    await this.deps.files.writeAt(file.path, 0, new Uint8Array(Math.max(RESET_BYTES, 2 * chunkBytes)));
+  }
+
+  /**
+   * An overlay marked Invalid: the header saved beside it first, then the valid flag set (dm), or e2fsck -y
+   * (ext4). What the dm overlay's filesystem holds is then checked through a snapshot by the caller.
+   */
+  recover(spec: string, identity: LiveIdentity = {}, name?: string): Promise<RecoverResult> {
+    return this.withTarget(spec, async (target) => {
+      const file = await this.pick(target, identity, name);
+      if (!file.usage) throw new BootkeyError('MALFORMED_IMAGE', `${file.path}: ${file.problem}`);
+      await this.notInUse(file.path);
+      await target.recheck();
+      return this.recoverFile(file.path, file.usage);
+    });
+  }
+
+  /** Recover one file (the target already checked): backup, then the change, then the file read again. */
+  async recoverFile(path: string, before: OverlayUsage): Promise<RecoverResult> {
+    if (before.type === 'dm-snapshot' && before.valid) {
+      throw new BootkeyError('INVALID_ARGUMENT', `${path} is not marked invalid; nothing to recover`);
+    }
+    const stamp = this.deps.now().toISOString().replace(/[-:.]/g, '').slice(0, 15);
+    const backup = `${path}.header-${stamp}.bak`;
+    const source = await this.deps.files.open(path);
+    let header: Uint8Array;
+    try {
+      // dm: the header chunk; ext4: the boot block and superblock.
+      header = await source.read(0, before.type === 'dm-snapshot' ? before.chunkSectors * SECTOR_BYTES : 4096);
+    } finally {
+      await source.close();
+    }
+    await this.deps.files.writeNew(backup, header);
+    let fsck: Ext4CheckResult | undefined;
+    if (before.type === 'dm-snapshot') await this.deps.files.writeAt(path, VALID_FLAG_OFFSET, new Uint8Array([1, 0, 0, 0]));
+    else fsck = await this.deps.ext4.check(path, true);
+    // Reading it again walks the whole exception table: a damaged one is reported now, not at boot.
+    const after = await this.usageOf(path);
+    return { path, backup, before, after, ...(fsck ? { fsck } : {}) };
+  }
+}
