@@ -213,6 +213,8 @@ describe('GRUB menu generator', () => {
     const efiOnly = menu(isos({ 'mt.iso': 'memtest' }, { loaders: { efi: '/isos/mt.iso.efi' } }));
     assert.equal(efiOnly.entries[0]?.platform, 'efi');
     assert.equal(efiOnly.parsed.entries[0]?.platform, 'efi');
+    const serial = menu(isos({ 'mt.iso': 'memtest' }, { loaders: { efi: '/isos/mt.iso.efi' }, extraParams: 'console=ttyS0,115200' }));
+    assert.ok(serial.text.split('\n').some((l) => words(l.trim()).join(' ') === 'chainloader /isos/mt.iso.efi console=ttyS0,115200'));
     const none = menu(isos({ 'mt.iso': 'memtest' }));
     assert.deepEqual(none.entries, []);
     assert.match(none.warnings[0] ?? '', /without a loader/);
