@@ -123,9 +123,24 @@ tierSuite('uml', 'drives through udisks (UML)', () => {
   });
 
   test('hotplug: a new key and its removal each raise a change event within 2 s', () => {
-    const { addedMs, removedMs } = value('hotplug');
+    const { addedMs, removedMs, plugTimes } = value('hotplug');
+    console.log(`hotplug (add_host write, then event): ${JSON.stringify(plugTimes)}`);
     assert.ok(addedMs < 2000, `added after ${addedMs} ms`);
     assert.ok(removedMs < 2000, `removed after ${removedMs} ms`);
+  });
+
+  test('a key swapped for another in the same place between confirmation and write: TARGET_CHANGED', () => {
+    const { confirmed, replacement, swapped } = value('hotplug');
+    assert.equal(replacement.device, confirmed.device);
+    assert.notEqual(replacement.size, confirmed.size);
+    assert.equal(swapped, 'TARGET_CHANGED');
+  });
+
+  test('unmount everything on a drive', () => {
+    const { mountedBefore, mountedAfter, stillInMountinfo } = value('unmountAll');
+    assert.equal(mountedBefore.length, 1);
+    assert.deepEqual(mountedAfter, []);
+    assert.deepEqual(stillInMountinfo, []);
   });
 
   test('match rules stay constant over 1,000 listener and 1,000 start/stop cycles (bus statistics)', () => {

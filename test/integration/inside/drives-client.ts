@@ -176,17 +176,46 @@ async function main(): Promise<void> {
     return { drive, expected, gone, eligible: verdict?.eligible, reasons: verdict?.reasons };
   });
 
+  await step('unmountAll', async () => {
+    const key = driveOf(await client.refresh(), '/dev/sdb');
+    // UML's kernel has no exfat module: mount what it can
+    for (const part of key.partitions.filter((p) => p.idType === 'ext4')) await client.mount(part.objectPath);
+    const mountedBefore = driveOf(await client.refresh(), '/dev/sdb').partitions.flatMap((p) => p.mountPoints);
+    await client.unmountAll(key.id);
+    const mountedAfter = driveOf(await client.refresh(), '/dev/sdb').partitions.flatMap((p) => p.mountPoints);
+    const mountinfo = await readFile('/proc/self/mountinfo', 'utf8');
+    return { mountedBefore, mountedAfter, stillInMountinfo: mountedBefore.filter((m) => mountinfo.includes(` ${m} `)) };
+  });
+
   await step('hotplug', async () => {
-    const count = client.snapshot().drives.filter((d) => d.kind === 'disk' && d.removable).length;
-    const added = waitForChange((s) => s.drives.filter((d) => d.kind === 'disk' && d.removable).length > count, 10_000);
-    const addStart = Date.now();
-    await writeFile('/sys/bus/pseudo/drivers/scsi_debug/add_host', '1');
-    const addedMs = (await added, Date.now() - addStart);
-    const removed = waitForChange((s) => s.drives.filter((d) => d.kind === 'disk' && d.removable).length === count, 10_000);
-    const removeStart = Date.now();
-    await writeFile('/sys/bus/pseudo/drivers/scsi_debug/add_host', '-1');
-    const removedMs = (await removed, Date.now() - removeStart);
-    return { addedMs, removedMs };
+    const keys = (s: DiskSnapshot) => s.drives.filter((d) => d.kind === 'disk' && d.removable);
+    const count = keys(client.snapshot()).length;
+    // Times from the moment the kernel has the device (the add_host write returns after the SCSI scan) to
+    // our change event; `writeMs` is the scan itself, which UML makes slow.
+    const plugTimes: { writeMs: number; eventMs: number }[] = [];
+    const plug = async (how: '1' | '-1', test: (s: DiskSnapshot) => boolean) => {
+      const changed = waitForChange(test, 10_000);
+      const started = Date.now();
+      await writeFile('/sys/bus/pseudo/drivers/scsi_debug/add_host', how);
+      const written = Date.now();
+      await changed;
+      plugTimes.push({ writeMs: written - started, eventMs: Date.now() - written });
+      return Date.now() - written;
+    };
+    const addedMs = await plug('1', (s) => keys(s).length > count);
+    const newcomer = keys(client.snapshot()).find((d) => !['/dev/sda', '/dev/sdb'].includes(d.disk.device))!;
+    const confirmed = identityOf(newcomer);
+    const removedMs = await plug('-1', (s) => keys(s).length === count);
+    // Another key in the same place. scsi_debug reuses the host number, so name and serial repeat: make the
+    // stand-in a different size (virtual_gb), as another key would be. The write must not happen.
+    await writeFile('/sys/bus/pseudo/drivers/scsi_debug/virtual_gb', '1');
+    await plug('1', (s) => keys(s).length > count);
+    const replacement = keys(await client.refresh()).find((d) => !['/dev/sda', '/dev/sdb'].includes(d.disk.device))!;
+    const swapped = await service.prepareKey(confirmed, { table: 'dos', filesystem: 'vfat', label: 'NO' })
+      .then(() => 'WRITTEN', (error: { code?: string }) => error.code);
+    await plug('-1', (s) => keys(s).length === count);
+    await writeFile('/sys/bus/pseudo/drivers/scsi_debug/virtual_gb', '0');
+    return { addedMs, removedMs, plugTimes, confirmed, replacement: identityOf(replacement), swapped };
   });
 
   await step('powerOff', async () => {
