@@ -28,7 +28,7 @@ export function sliceByteSource(source: ByteSource, start: number, size: number)
   }
   const end = Math.min(source.size, start + size);
   const length = Math.max(0, end - start);
-  return {
+  const slice: ByteSource = {
     size: length,
     read(offset: number, count: number): Promise<Uint8Array> {
       const from = Math.min(length, Math.max(0, offset));
@@ -36,4 +36,12 @@ export function sliceByteSource(source: ByteSource, start: number, size: number)
       return source.read(start + from, wanted);
     },
   };
+  const { readInto } = source;
+  if (readInto) {
+    slice.readInto = (offset, target) => {
+      const from = Math.min(length, Math.max(0, offset));
+      return readInto.call(source, start + from, target.subarray(0, Math.max(0, Math.min(target.length, length - from))));
+    };
+  }
+  return slice;
 }

@@ -10,4 +10,9 @@ export interface ByteSource {
    * range past the end (the caller checks the length and reports a ParseError with the offset).
    */
   read(offset: number, length: number): Promise<Uint8Array>;
+  /**
+   * Optional: reads into `target` (up to its length) at `offset` and resolves with the count, fewer only at the
+   * end. Bulk copies use it to reuse one small buffer instead of allocating a fresh one for every chunk.
+   */
+  readInto?(offset: number, target: Uint8Array): Promise<number>;
 }

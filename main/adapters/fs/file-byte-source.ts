@@ -22,15 +22,20 @@ export class FileByteSource implements ByteSource {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    const wanted = Math.max(0, Math.min(length, this.size - offset));
-    const buffer = new Uint8Array(wanted);
+    const buffer = new Uint8Array(Math.max(0, Math.min(length, this.size - offset)));
+    const done = await this.readInto(offset, buffer);
+    return done === buffer.length ? buffer : buffer.subarray(0, done);
+  }
+
+  async readInto(offset: number, target: Uint8Array): Promise<number> {
+    const wanted = Math.max(0, Math.min(target.length, this.size - offset));
     let done = 0;
     while (done < wanted) {
-      const { bytesRead } = await this.handle.read(buffer, done, wanted - done, offset + done);
+      const { bytesRead } = await this.handle.read(target, done, wanted - done, offset + done);
       if (bytesRead === 0) break;
       done += bytesRead;
     }
-    return done === wanted ? buffer : buffer.subarray(0, done);
+    return done;
   }
 
   close(): Promise<void> {

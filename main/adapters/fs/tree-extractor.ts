@@ -4,8 +4,16 @@ import { BootkeyError } from '../../core/errors.js';
 import { walkTree, type FileSystemTree, type TreeEntry } from '../../core/filesystem-tree.js';
 import type { ExtractProgress, ExtractSummary } from '../../ports/extract.js';
 
-/** Reads of this size keep the disk busy without holding much memory. */
-const CHUNK = 4 * 1024 * 1024;
+/**
+ * Reads of this size, into buffers reused for the whole file, stay in the CPU cache between the read and the
+ * write; fresh 4 MiB buffers made the copy 1.5–2 times slower than xorriso's (npm run bench:inspect).
+ */
+const CHUNK = 256 * 1024;
+/**
+ * Files copied at once: reads and writes run on libuv's thread pool, so two copies in flight keep both cores of
+ * a small machine busy with the kernel's page copies, and small files' open/chmod/utimes/close overlap.
+ */
+const COPIES_IN_FLIGHT = 2;
 
 /**
  * Copies `path` of `tree` (a file or a whole directory) to `dest` on the host. Names come from an untrusted
@@ -36,22 +44,23 @@ export async function extractTree(
 
   const summary: ExtractSummary = { files: 0, directories: 0, symlinks: 0, bytes: 0 };
   const bytesTotal = entries.reduce((sum, e) => sum + (e.kind === 'file' ? e.size : 0), 0);
-  const directories: TreeEntry[] = [];
-  const links: TreeEntry[] = [];
-  for (const entry of entries) {
-    if (entry.kind === 'directory') {
-      await mkdir(outPath(entry));
-      directories.push(entry);
-      summary.directories += 1;
-    } else if (entry.kind === 'symlink') {
-      links.push(entry);
-    } else {
-      await copyFile(tree, entry, outPath(entry), (done) =>
-        onProgress?.({ bytesDone: summary.bytes + done, bytesTotal, path: entry.path }));
-      summary.bytes += entry.size;
-      summary.files += 1;
-    }
+  const directories = entries.filter((e) => e.kind === 'directory');
+  const files = entries.filter((e) => e.kind === 'file');
+  const links = entries.filter((e) => e.kind === 'symlink');
+  // Parents come before children in the walk, so every folder exists before any file is copied into it.
+  for (const dir of directories) {
+    await mkdir(outPath(dir));
+    summary.directories += 1;
   }
+  let copied = 0;
+  await inParallel(files, COPIES_IN_FLIGHT, async (entry) => {
+    await copyFile(tree, entry, outPath(entry), (bytes) => {
+      copied += bytes;
+      onProgress?.({ bytesDone: copied, bytesTotal, path: entry.path });
+    });
+    summary.bytes += entry.size;
+    summary.files += 1;
+  });
   for (const link of links) {
     await symlink(link.linkTarget ?? '', outPath(link));
     summary.symlinks += 1;
@@ -59,6 +68,24 @@ export async function extractTree(
   // Deepest first, so a read-only directory is made read-only after its contents are in place.
   for (const dir of directories.reverse()) await applyMeta(outPath(dir), dir);
   return summary;
+}
+
+/** Runs `work` over `items` with at most `limit` at a time; after a failure starts no more, then throws the first. */
+async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const worker = async () => {
+    while (!failure && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await work(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure) throw failure.error;
 }
 
 function parentOf(path: string): string {
@@ -85,26 +112,34 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
-async function copyFile(tree: FileSystemTree, entry: TreeEntry, out: string, progress: (done: number) => void): Promise<void> {
+async function copyFile(tree: FileSystemTree, entry: TreeEntry, out: string, progress: (bytes: number) => void): Promise<void> {
   const extents = await tree.extents(entry.path);
   const handle = await open(out, 'wx');
   try {
+    const { source } = tree;
+    // Two buffers reused for the whole file (when the source can read into them): one is read while the other is written.
+    const buffers = source.readInto ? [new Uint8Array(CHUNK), new Uint8Array(CHUNK)] : undefined;
+    const readChunk = async (offset: number, length: number, turn: number): Promise<Uint8Array> => {
+      const buffer = buffers?.[turn % 2];
+      if (!buffer || !source.readInto) return source.read(offset, length);
+      return buffer.subarray(0, await source.readInto(offset, buffer.subarray(0, length)));
+    };
     let at = 0;
     for (const extent of extents) {
       if (extent.zero) {
         at += extent.length;
         continue;
       }
-      // Read the next chunk while the current one is written.
-      let next = tree.source.read(extent.offset, Math.min(CHUNK, extent.length));
+      let turn = 0;
+      let next = readChunk(extent.offset, Math.min(CHUNK, extent.length), turn);
       for (let done = 0; done < extent.length;) {
         const bytes = await next;
         if (bytes.length === 0) throw new BootkeyError('MALFORMED_IMAGE', `${entry.path}: file data is cut short`, { path: entry.path });
         done += bytes.length;
-        if (done < extent.length) next = tree.source.read(extent.offset + done, Math.min(CHUNK, extent.length - done));
+        if (done < extent.length) next = readChunk(extent.offset + done, Math.min(CHUNK, extent.length - done), ++turn);
         await handle.write(bytes, 0, bytes.length, at);
         at += bytes.length;
-        progress(at);
+        progress(bytes.length);
       }
     }
     await handle.truncate(entry.size);
