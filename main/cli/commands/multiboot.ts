@@ -21,7 +21,7 @@ const USAGE = `Usage: bootkey multiboot init TARGET [--fresh [--label L] [--yes]
        bootkey multiboot add TARGET ISO… [--title T] [--params P] [--json]
        bootkey multiboot remove TARGET NAME… [--json]
        bootkey multiboot list TARGET [--verify] [--json]
-       bootkey multiboot menu TARGET [--print] [--timeout S] [--default NAME] [--serial | --no-serial]
+       bootkey multiboot menu TARGET [--print] [--timeout S|--timeout=-1] [--default NAME] [--serial | --no-serial]
                               [--title NAME=T]… [--params NAME=P]… [--json]
 
 A key that boots many ISO files through GRUB, on BIOS and UEFI machines. TARGET is a drive (/dev/sdX or
@@ -52,6 +52,12 @@ async function withService<T>(work: (service: MultibootService) => Promise<T>): 
     if (started) await disks.stop().catch(() => undefined);
     bus.disconnect();
   }
+}
+
+/** Seconds, or -1 to wait for a key forever (written `--timeout=-1`). */
+function timeoutOf(value: string): number {
+  if (value === '-1') return -1;
+  return wholeNumber(value, 'timeout') as number;
 }
 
 function pairs(values: unknown, option: string): Record<string, string> {
@@ -163,7 +169,7 @@ export const multibootCommand: Command = {
         requirePositionals(positionals, 1, 1, USAGE);
         if (values.serial && values['no-serial']) throw new BootkeyError('INVALID_ARGUMENT', 'choose --serial or --no-serial');
         const changes: MenuChanges = {
-          ...(values.timeout !== undefined && { timeoutSeconds: wholeNumber(values.timeout as string, 'timeout') }),
+          ...(values.timeout !== undefined && { timeoutSeconds: timeoutOf(values.timeout as string) }),
           ...(values.default !== undefined && { defaultName: values.default as string }),
           ...(values.serial && { serial: { unit: 0, speed: 115200 } }),
           ...(values['no-serial'] && { serial: null }),

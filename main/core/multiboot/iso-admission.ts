@@ -48,7 +48,7 @@ export async function admitIso(source: ByteSource, name: string, keyFsType: stri
     const { spaceSize, blockSize } = image.iso.descriptors.primary;
     const expected = spaceSize * blockSize;
     if (source.size < expected) {
-      throw new BootkeyError('MALFORMED_IMAGE', `${name} is truncated: the ISO says ${expected} bytes, the file has ${source.size}; download it again`,
+      throw new BootkeyError('MALFORMED_IMAGE', `${name} is truncated: the ISO says ${expected} bytes, the file has ${source.size}`,
         { name, expected, actual: source.size });
     }
   }
