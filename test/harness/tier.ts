@@ -23,7 +23,8 @@ export const TIERS = {
   /** A real kernel: User-Mode Linux with udisksd inside. */
   uml: {
     commands: { 'linux.uml': 'user-mode-linux', modprobe: 'kmod', 'dbus-daemon': 'dbus', udevadm: 'udev',
-      udisksctl: 'udisks2', gdbus: 'libglib2.0-bin', dmsetup: 'dmsetup', cc: 'gcc' },
+      udisksctl: 'udisks2', gdbus: 'libglib2.0-bin', dmsetup: 'dmsetup', cc: 'gcc', mksquashfs: 'squashfs-tools',
+      'mkfs.ext4': 'e2fsprogs' },
     files: { '/usr/libexec/udisks2/udisksd': 'udisks2' },
   },
   /** Real firmware: QEMU with OVMF (UEFI) and SeaBIOS (BIOS). */
