@@ -10,6 +10,8 @@ export interface KeyFiles {
   kind(path: string): Promise<PathKind>;
   /** Size of a file, undefined when there is none. */
   size(path: string): Promise<number | undefined>;
+  /** The names in a directory as stored (a FAT key keeps the case the user gave). */
+  names(path: string): Promise<string[]>;
   /** Creates one directory; false when it already existed. */
   makeDirectory(path: string): Promise<boolean>;
   /** Renames within the filesystem and flushes both directories. */

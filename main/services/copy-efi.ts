@@ -177,10 +177,18 @@ export class CopyEfiService {
     openPart: (part: TreeSelector) => Promise<FileSystemTree>, onEvent: (event: CopyEfiEvent) => void): Promise<string> {
     const { files, writer } = this.deps;
     const id = this.deps.newId();
-    const backups = new Map(plan.files.filter((f) => f.action === 'replace-user').map((f) => [f.to, backupPathOf(id, f.to)]));
+    // The user's file under the name it has on the key (FAT matches names without case; undo must give it back as it was).
+    const backups = new Map<string, { path: string; backup: string }>();
+    for (const file of plan.files.filter((f) => f.action === 'replace-user')) {
+      const dir = file.to.slice(0, file.to.lastIndexOf('/'));
+      const base = file.to.slice(dir.length + 1).toLowerCase();
+      const name = (await files.names(target.root + (dir || '/'))).find((n) => n.toLowerCase() === base) ?? file.to.slice(dir.length + 1);
+      const path = `${dir}/${name}`;
+      backups.set(file.to, { path, backup: backupPathOf(id, path) });
+    }
     const wanted = new Set<string>();
     for (const file of plan.files) for (const dir of parentsOf(file.to)) wanted.add(dir);
-    for (const backup of backups.values()) for (const dir of parentsOf(backup)) if (dir !== MANIFEST_DIR) wanted.add(dir);
+    for (const { backup } of backups.values()) for (const dir of parentsOf(backup)) if (dir !== MANIFEST_DIR) wanted.add(dir);
     const createdDirectories: string[] = [];
     for (const dir of [...wanted].sort((a, b) => a.split('/').length - b.split('/').length)) {
       if ((await files.kind(target.root + dir)) === 'missing') createdDirectories.push(dir);
@@ -188,7 +196,7 @@ export class CopyEfiService {
     let operation: ManifestOperation = {
       id, kind: 'copy-efi', source: request.source, startedAt: this.deps.now().toISOString(), state: 'writing',
       added: plan.files.map((f) => ({ path: f.to, size: f.size, sha256: null })),
-      replaced: [...backups].map(([path, backup]) => ({ path, backup, size: plan.conflicts.find((c) => c.path === path)?.size ?? 0 })),
+      replaced: [...backups].map(([to, { path, backup }]) => ({ path, backup, size: plan.conflicts.find((c) => c.path === to)?.size ?? 0 })),
       createdDirectories,
       temporaries: plan.files.map((f) => temporaryPathOf(f.to)),
     };
@@ -200,8 +208,8 @@ export class CopyEfiService {
     let done = 0;
     const added: ManifestOperation['added'] = [];
     for (const file of plan.files) {
-      const backup = backups.get(file.to);
-      if (backup !== undefined) await files.rename(target.root + file.to, target.root + backup);
+      const user = backups.get(file.to);
+      if (user !== undefined) await files.rename(target.root + user.path, target.root + user.backup);
       const data = file.content ? single(file.content) : treeFileChunks(await openPart(file.part), file.from);
       const report = (bytes: number) => onEvent({ event: 'progress', phase: 'copy', bytesDone: done + bytes, bytesTotal: plan.bytes, path: file.to });
       const result = await writer.write(target.root + file.to, data, {

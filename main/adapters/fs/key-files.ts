@@ -32,6 +32,7 @@ export const hostKeyFiles: KeyFiles = {
     const info = await stat(path).catch(missingAs(undefined));
     return info?.isFile() ? info.size : undefined;
   }),
+  names: (path) => guarded(path, () => readdir(path)),
   makeDirectory: (path) => guarded(path, async () => {
     try {
       await mkdir(path);

@@ -1,0 +1,166 @@
+// copy-efi and undo-efi on a real kernel, then the resulting keys booted by real firmware.
+// UML: a scsi_debug key holding the user-key fixture (MBR + FAT32, 108 files, one of 120 MiB) gets copy-efi
+// from the memtest86-usb-style image, memtest86+x64.iso and the installer ISO; the inside script checks with
+// the kernel's vfat, fsck.fat and whole-device hashes (test/integration/inside/copy-efi-key.ts).
+// QEMU: the key's bytes after each copy boot under OVMF to the copied loader.
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { fixture, INSTALLER_BANNER } from '../fixtures/index.js';
+import { withBoot } from '../harness/qemu/index.js';
+import { tierSuite } from '../harness/tier.js';
+import { runInUml, type UmlResult } from '../harness/uml/index.js';
+
+/** scsi_debug's size for the key: at least the user-key fixture (320 MiB). */
+const KEY_MB = 336;
+
+interface CopyReport {
+  copy: { code: number; ms: number; stderr: string; last?: string };
+  changed: string[];
+  added: string[];
+  fsck: { code: number; output: string };
+  undo: { code: number; stderr: string };
+  undoTreeEqual: boolean;
+  undoExtra: string[];
+  fsckAfterUndo: { code: number; output: string };
+}
+
+interface Report {
+  fatal?: string;
+  originalFiles: number;
+  copies: Record<string, CopyReport>;
+  biosOnly: { code: number; stdout: string; deviceUnchanged: boolean };
+  conflict: {
+    refused: { code: number; stdout: string; unchanged: boolean };
+    replace: { code: number; stderr: string; loaderNow?: string; userLoader: string; backups: { path: string; sha256: string }[]; changedOthers: string[] };
+    undo: { code: number; treeEqual: boolean };
+  };
+  noSpace: { code: number; stdout: string; treeUnchanged: boolean; deviceUnchanged: boolean };
+  pulled: {
+    pulled: boolean; durableAtPull: number; code: number; failedAfterMs: number; stdoutTail: string[]; stderr: string;
+    reattachedAs: string; userFilesChanged: string[]; undo: { code: number; stdout: string; stderr: string };
+    treeEqualAfterUndo: boolean; extraAfterUndo: string[]; fsckAfterUndo: { code: number; output: string };
+  };
+  mountsLeft: string[];
+}
+
+let uml: Promise<{ result: UmlResult; report: Report }> | undefined;
+/** One UML boot for every check (each boot costs seconds); the QEMU tests use the keys it saved. */
+function umlRun(): Promise<{ result: UmlResult; report: Report }> {
+  uml ??= (async () => {
+    const sources = await Promise.all((['user-key', 'memtest-usb-img', 'memtest-iso', 'installer-iso', 'bios-only-iso'] as const).map((n) => fixture(n)));
+    const result = await runInUml({
+      command: ['node', '--import', 'tsx', 'test/integration/inside/copy-efi-key.ts', ...sources],
+      keys: [{ sizeMb: KEY_MB }],
+      memMb: 1024,
+      timeoutMs: 600_000,
+    });
+    after(() => rm(result.outDir, { recursive: true, force: true }));
+    const context = `exit ${result.exitCode}\nstderr:\n${result.stderr}\nconsole (end):\n${result.console.slice(-3000)}`;
+    const line = result.stdout.trim().split('\n').at(-1) ?? '';
+    let report: Report;
+    try {
+      report = JSON.parse(line) as Report;
+    } catch {
+      throw new Error(`no report from inside UML\n${result.stdout}\n${context}`);
+    }
+    assert.equal(report.fatal, undefined, `${report.fatal}\n${context}`);
+    assert.equal(result.exitCode, 0, context);
+    return { result, report };
+  })();
+  return uml;
+}
+
+const lastEvent = (text: string) => JSON.parse(text.split('\n').at(-1) ?? '{}') as { error?: { code: string; message: string } };
+
+tierSuite('uml', 'copy-efi on a scsi_debug key with the user\'s files (UML)', () => {
+  for (const name of ['memtest-usb-img', 'memtest-iso', 'installer-iso']) {
+    test(`${name}: copied, every earlier file identical, fsck clean; undo-efi gives back the exact tree`, async (t) => {
+      const { report } = await umlRun();
+      const copy = report.copies[name]!;
+      t.diagnostic(`copy took ${copy.copy.ms} ms; added ${copy.added.length} paths`);
+      assert.equal(report.originalFiles, 108);
+      assert.equal(copy.copy.code, 0, copy.copy.stderr);
+      assert.deepEqual(copy.changed, []);
+      assert.ok(copy.added.some((p) => /^\/efi\/boot\/bootx64\.efi$/i.test(p)), copy.added.join('\n'));
+      assert.ok(copy.added.includes('/.bootkey/manifest.json'));
+      assert.ok(!copy.added.some((p) => /fbx64/i.test(p) || p.endsWith('.bootkey-tmp')));
+      if (name === 'installer-iso') {
+        for (const p of ['/install.amd/vmlinuz', '/install.amd/initrd.gz', '/boot/grub/grub.cfg', '/boot/grub/x86_64-efi/linux.mod']) {
+          assert.ok(copy.added.includes(p), `${p} missing`);
+        }
+        assert.ok(!copy.added.some((p) => p.includes('/i386-pc/')), 'BIOS GRUB modules are not needed for UEFI');
+      }
+      assert.equal(copy.fsck.code, 0, copy.fsck.output);
+      assert.equal(copy.undo.code, 0, copy.undo.stderr);
+      assert.deepEqual(copy.undoExtra, []);
+      assert.equal(copy.undoTreeEqual, true);
+      assert.equal(copy.fsckAfterUndo.code, 0, copy.fsckAfterUndo.output);
+    });
+  }
+
+  test('BIOS-only ISO: NOT_EFI_BOOTABLE, not one byte of the device changed', async () => {
+    const { report } = await umlRun();
+    assert.equal(report.biosOnly.code, 2, report.biosOnly.stdout);
+    assert.equal(lastEvent(report.biosOnly.stdout).error?.code, 'NOT_EFI_BOOTABLE');
+    assert.equal(report.biosOnly.deviceUnchanged, true);
+  });
+
+  test('the user\'s EFI/BOOT/BOOTX64.EFI: refused without --replace; kept as a backup with it; back after undo', async () => {
+    const { conflict } = (await umlRun()).report;
+    assert.equal(conflict.refused.code, 2, conflict.refused.stdout);
+    assert.equal(lastEvent(conflict.refused.stdout).error?.code, 'CONFLICT');
+    assert.equal(conflict.refused.unchanged, true);
+    assert.equal(conflict.replace.code, 0, conflict.replace.stderr);
+    assert.notEqual(conflict.replace.loaderNow, conflict.replace.userLoader);
+    assert.deepEqual(conflict.replace.backups.map((b) => b.sha256), [conflict.replace.userLoader]);
+    assert.deepEqual(conflict.replace.changedOthers, []);
+    assert.equal(conflict.undo.code, 0);
+    assert.equal(conflict.undo.treeEqual, true);
+  });
+
+  test('not enough space: refused before writing (device bytes identical)', async () => {
+    const { noSpace } = (await umlRun()).report;
+    assert.equal(noSpace.code, 2, noSpace.stdout);
+    assert.equal(lastEvent(noSpace.stdout).error?.code, 'NOT_ENOUGH_SPACE');
+    assert.equal(noSpace.treeUnchanged, true);
+    assert.equal(noSpace.deviceUnchanged, true);
+  });
+
+  test('pulled key: fails within 10 s saying so; after re-attaching the files are intact and undo-efi cleans up', async (t) => {
+    const { pulled, mountsLeft } = (await umlRun()).report;
+    t.diagnostic(`pulled after ${pulled.durableAtPull} durable bytes; exit ${pulled.code} after ${pulled.failedAfterMs} ms; back as ${pulled.reattachedAs}; mounts left: ${mountsLeft.join(' | ')}`);
+    assert.equal(pulled.pulled, true, `the copy ended before it could be pulled: ${pulled.stdoutTail.join('\n')}`);
+    assert.notEqual(pulled.code, 0);
+    assert.ok(pulled.failedAfterMs >= 0 && pulled.failedAfterMs <= 10_000, `${pulled.failedAfterMs} ms`);
+    assert.equal(lastEvent(pulled.stdoutTail.at(-1) ?? '').error?.code, 'DEVICE_GONE', pulled.stdoutTail.join('\n'));
+    assert.deepEqual(pulled.userFilesChanged, []);
+    assert.equal(pulled.undo.code, 0, `${pulled.undo.stdout}\n${pulled.undo.stderr}`);
+    assert.deepEqual(pulled.extraAfterUndo, []);
+    assert.equal(pulled.treeEqualAfterUndo, true);
+  });
+});
+
+tierSuite('qemu', 'keys made by copy-efi boot under OVMF (QEMU)', () => {
+  test('installer ISO copied onto the user key: GRUB menu from the key, then the Linux kernel', async () => {
+    const { result } = await umlRun();
+    await withBoot({ image: join(result.outDir, 'installer-iso.img'), firmware: 'uefi', memMb: 1024, name: 'copy-efi-installer' }, async (s) => {
+      await s.waitFor(INSTALLER_BANNER, 120_000);
+      await s.waitFor('Install (serial console)', 30_000);
+      await s.waitFor(/Linux version \d/, 240_000);
+    });
+  });
+
+  for (const name of ['memtest-usb-img', 'memtest-iso']) {
+    test(`${name} copied onto the user key: OVMF starts the key's loader and stays in it`, async () => {
+      // memtest86+ draws on the screen only (no serial console without a command line), so the proof is what
+      // OVMF prints: it starts the USB key's boot option, and no "failed"/next option follows while memtest runs.
+      const { result } = await umlRun();
+      await withBoot({ image: join(result.outDir, `${name}.img`), firmware: 'uefi', name: `copy-efi-${name}` }, async (s) => {
+        await s.waitFor(/BdsDxe: starting Boot\d+ "UEFI QEMU QEMU USB HARDDRIVE[^"]*"/, 120_000);
+        await assert.rejects(s.waitFor(/BdsDxe: (failed to start|loading Boot\d+)|Shell>|Start PXE/, 20_000), /timed out/);
+      });
+    });
+  }
+});

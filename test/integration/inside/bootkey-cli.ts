@@ -1,0 +1,6 @@
+// `bootkey` from the sources, for commands run as their own process inside UML (no build step needed).
+import { main } from '../../../main/cli/bootkey.js';
+
+main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }).then((code) => {
+  process.exitCode = code;
+});
