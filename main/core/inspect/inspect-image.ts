@@ -1,4 +1,5 @@
 import type { ByteSource } from '../../ports/byte-source.js';
+import { readExact } from '../byte-source-reads.js';
 import { detectFamily, isMemtestLoader, type BootRecipe, type DistroFamily } from '../distro/family.js';
 import { findLoopbackCfg, type LoopbackCfg } from '../distro/loopback-cfg.js';
 import { bootImagePath } from '../el-torito/boot-image.js';
@@ -172,11 +173,27 @@ async function findEfiPrograms(tree: FileSystemTree): Promise<{ entry: TreeEntry
       scanned += 1;
       if (entry.kind === 'directory') pending.push(entry.path);
       else if (entry.kind === 'file' && /\.efi$/i.test(entry.name) && found.length < MAX_EFI_FILES) {
-        found.push({ entry, head: await tree.readFile(entry.path, Number.MAX_SAFE_INTEGER).then((b) => b.subarray(0, PE_HEADER_PROBE)).catch(() => new Uint8Array()) });
+        found.push({ entry, head: await readHead(tree, entry.path, PE_HEADER_PROBE).catch(() => new Uint8Array()) });
       }
     }
   }
   return found;
+}
+
+/**
+ * The first `length` bytes of a file (fewer when it is shorter), from its extents: a 100 MiB unified kernel
+ * image, or a forged size, costs one small read instead of the whole file in memory.
+ */
+async function readHead(tree: FileSystemTree, path: string, length: number): Promise<Uint8Array> {
+  const head = new Uint8Array(length);
+  let at = 0;
+  for (const extent of await tree.extents(path)) {
+    if (at >= length) break;
+    const wanted = Math.min(extent.length, length - at);
+    if (!extent.zero) head.set(await readExact(tree.source, extent.offset, wanted, path), at);
+    at += wanted;
+  }
+  return head.subarray(0, at);
 }
 
 /** Files near the root that FAT32 cannot hold (a LiveOS squashfs, a Windows install.wim). */
