@@ -86,14 +86,23 @@ export class CachedSource implements ByteSource {
   }
 }
 
-/** The image as a case sees it: `base` with `patches` laid over it (later ones win), cut at `size`. */
-export function patchedSource(base: ByteSource, patches: readonly Patch[], size: number): ByteSource {
+/**
+ * The image as a case sees it: `base` with `patches` laid over it (later ones win), cut at `size`. It can read
+ * into a caller's buffer too, as a file does, so bulk copies take the same path as on a real image.
+ */
+export function patchedSource(base: ByteSource, patches: readonly Patch[], size: number): Required<ByteSource> {
+  const read = async (offset: number, length: number) => {
+    const bytes = await base.read(offset, Math.max(0, Math.min(length, size - offset)));
+    overlay(bytes, offset, patches);
+    return bytes;
+  };
   return {
     size,
-    async read(offset, length) {
-      const bytes = await base.read(offset, Math.max(0, Math.min(length, size - offset)));
-      overlay(bytes, offset, patches);
-      return bytes;
+    read,
+    async readInto(offset, target) {
+      const bytes = await read(offset, target.length);
+      target.set(bytes);
+      return bytes.length;
     },
   };
 }
