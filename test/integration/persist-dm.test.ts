@@ -92,6 +92,19 @@ tierSuite('uml', 'LiveOS dm-snapshot overlays: offline status equals the kernel 
     for (const [path, same] of Object.entries(r.readBack)) assert.equal(same, true, path);
   });
 
+  test('grow: the kernel sees the larger store with the same exceptions; reset: a new store, the origin as it was', () => {
+    const grown = step('grown');
+    assert.equal(grown.grow.code, 0, grown.grow.stderr);
+    assert.equal(grown.ours?.totalSectors, 40 * 2048);
+    assert.equal(grown.ours?.exceptions, step('session-large-removed').ours?.exceptions);
+    assert.equal(asStatus(grown.ours), grown.kernel);
+    const reset = step('reset');
+    assert.equal(reset.reset, 0);
+    assert.equal(reset.ours?.state, 'new');
+    assert.equal(asStatus(reset.ours), reset.kernel);
+    assert.equal(reset.home, '');
+  });
+
   test('past capacity with PO: the kernel says Overflow, we say overflow (still valid); reactivated, the numbers agree', () => {
     const overflow = step('overflow');
     assert.equal(overflow.kernel, 'Overflow');

@@ -112,6 +112,20 @@ try {
   run('umount', [live]);
   deactivate();
 
+  // grow (the file extended while unused): the kernel sees the new size, the table is untouched.
+  const grow = bootkey(['persist', 'grow', key.dir, '--size', '40M', '--label', 'LIVE', '--uuid', key.uuid]);
+  activate(key.overlay, 'PO');
+  steps.push({ step: 'grown', grow, kernel: kernel('live-rw'), ours: ours(key.overlay) });
+  deactivate();
+  // reset: a new store again; through it the origin shows none of the written files.
+  const reset = bootkey(['persist', 'reset', key.dir, '--label', 'LIVE', '--uuid', key.uuid]);
+  const resetOurs = ours(key.overlay);
+  activate(key.overlay, 'PO');
+  run('mount', ['-t', 'ext4', '-o', 'ro', '/dev/mapper/live-rw', live]);
+  steps.push({ step: 'reset', reset: reset.code, ours: resetOurs, kernel: kernel('live-rw'), home: run('ls', ['-A', `${live}/home`]) });
+  run('umount', [live]);
+  deactivate();
+
   // 2. Past capacity with dracut's PO: the kernel reports Overflow and keeps the store valid.
   const small = makeKey('overflow', '2M');
   activate(small.overlay, 'PO');
