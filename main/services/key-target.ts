@@ -170,7 +170,9 @@ async function openDrive(device: string, deps: KeyTargetDeps, options: KeyTarget
       recheck: async () => {
         await deps.drives.confirmTarget(identity, policy);
       },
-      present: async () => findDrive(chosen.device, (await deps.disks.refresh()).drives) !== undefined,
+      // The device node goes first when a key is pulled; udisks may still list it for a moment.
+      present: async () => (await deps.files.kind(chosen.device)) === 'block-device'
+        && findDrive(chosen.device, (await deps.disks.refresh()).drives) !== undefined,
       release,
     };
   } catch (error) {
