@@ -56,7 +56,7 @@ tierSuite('tools', 'extracting fuzzed images ends in a summary or a typed error'
 
   for (const { name, selector, cases } of TARGETS) {
     if (replay && replay[0] !== `extract-${name}`) continue;
-    test(`${name} ${JSON.stringify(selector)}: ${replay ? `case ${replay[1]}` : `${cases} mutated extractions`}`, { timeout: 120_000 }, async () => {
+    test(`${name} ${JSON.stringify(selector)}: ${replay ? `case ${replay[1]}` : `${cases} mutated extractions`}`, { timeout: 300_000 }, async () => {
       const file = await FileByteSource.open(await fixture(name));
       const base = new CachedSource(file);
       const work = await mkdtemp(join(tmpdir(), 'bootkey-extract-fuzz-'));

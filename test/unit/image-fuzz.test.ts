@@ -198,7 +198,7 @@ async function runCase(target: Target, index: number): Promise<CaseReport> {
 tierSuite('tools', 'fuzzed images end in a result or a typed error', () => {
   for (const [name, cases] of PLAN) {
     if (replay && replay[0] !== name) continue;
-    test(`${name}: ${replay ? `case ${replay[1]}` : `${cases} mutated cases`}`, { timeout: 120_000 }, async () => {
+    test(`${name}: ${replay ? `case ${replay[1]}` : `${cases} mutated cases`}`, { timeout: 300_000 }, async () => {
       const target = await prepare(name);
       try {
         assert.ok(target.map.metadata.length > 0 && target.map.fields.length > 0, `${name}: the map found structures to mutate`);
