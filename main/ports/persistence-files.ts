@@ -2,6 +2,7 @@
  * What LiveOS persistence needs of the host besides reading bytes: files made, grown and patched in place
  * (each change flushed before it returns), and e2fsprogs for the ext4 images. Paths are absolute.
  */
+import type { ChunkCopy } from '../core/persistence/dm-merge.js';
 import type { ByteSource } from './byte-source.js';
 
 export interface ClosableByteSource extends ByteSource {
@@ -32,6 +33,33 @@ export interface PersistenceFiles {
   remove(path: string): Promise<void>;
   /** Whether a loop device of this system has the file open (an overlay in use must not change). */
   inUse(path: string): Promise<boolean>;
+  /** Free bytes of the filesystem holding `dir`, and its device number (to tell two places share one). */
+  space(dir: string): Promise<{ freeBytes: number; device: number }>;
+  /** A new private folder inside `parent`. */
+  makeWorkDir(parent: string): Promise<string>;
+  /** Removes a folder and everything in it. */
+  removeTree(path: string): Promise<void>;
+  /**
+   * Positioned copies from `from` into the existing file `to`, flushed before returning; a copy of zeros onto
+   * zeros is skipped so holes stay holes.
+   */
+  copyChunks(from: string, to: string, copies: readonly ChunkCopy[]): Promise<{ writtenBytes: number; skippedBytes: number }>;
+  /** Flushes a file's data and metadata to the medium. */
+  sync(path: string): Promise<void>;
+  /** SHA-256 (hex) of a file. */
+  hash(path: string): Promise<string>;
+}
+
+/** squashfs-tools on image files (no root, no mount). `inner` is a path inside the image, like LiveOS/rootfs.img. */
+export interface SquashfsTools {
+  /** The size of a regular file in the image, or undefined when there is none at `inner`. */
+  fileSize(image: string, inner: string): Promise<number | undefined>;
+  /** Extracts one file to `dir`/`inner` (holes kept). */
+  extract(image: string, inner: string, dir: string): Promise<void>;
+  /** A new image `out` of the tree under `dir`, every file owned by root, with this compressor and block size. */
+  build(dir: string, out: string, options: { compression: string; blockSize: number }): Promise<void>;
+  /** SHA-256 (hex) of one file in the image, streamed out of it. */
+  hashFile(image: string, inner: string): Promise<string>;
 }
 
 export interface Ext4CheckResult {

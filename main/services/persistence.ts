@@ -1,10 +1,11 @@
 import { BootkeyError } from '../core/errors.js';
-import { RESET_BYTES, SECTOR_BYTES, VALID_FLAG_OFFSET } from '../core/persistence/dm-snapshot.js';
+import { checkMergeSpace, planMergeCopies, planMergeSpace, readSquashfsInfo, type SquashfsInfo } from '../core/persistence/dm-merge.js';
+import { readDmSnapshot, RESET_BYTES, SECTOR_BYTES, VALID_FLAG_OFFSET, type DmException } from '../core/persistence/dm-snapshot.js';
 import { readOverlayUsage, type OverlayUsage } from '../core/persistence/overlay-status.js';
 import {
   HOME_IMAGE, LIVE_DIR, OVERLAYFS_DIRS, checkPersistenceSize, overlayFileName, type OverlayType,
 } from '../core/persistence/persistence-plan.js';
-import type { Ext4CheckResult, Ext4Tools, PersistenceFiles } from '../ports/persistence-files.js';
+import type { ClosableByteSource, Ext4CheckResult, Ext4Tools, PersistenceFiles, SquashfsTools } from '../ports/persistence-files.js';
 
 /** The part of a key target persistence needs (services/key-target's KeyTarget has all of it). */
 export interface PersistenceTarget {
@@ -20,6 +21,7 @@ export interface PersistenceTarget {
 export interface PersistenceDeps {
   files: PersistenceFiles;
   ext4: Ext4Tools;
+  squashfs: SquashfsTools;
   openTarget(spec: string): Promise<PersistenceTarget>;
   /** For backup names. */
   now(): Date;
@@ -67,6 +69,33 @@ export interface RecoverResult {
   after: OverlayUsage;
   /** For an ext4 overlay: e2fsck -f -y on the file. A dm overlay's filesystem is checked through a snapshot. */
   fsck?: Ext4CheckResult;
+}
+
+/** The origin of a dm overlay inside squashfs.img, where dracut's dmsquash-live finds it. */
+export const ROOTFS_IN_SQUASHFS = `${LIVE_DIR}/rootfs.img`;
+
+export interface MergeResult {
+  overlay: string;
+  squashfs: string;
+  compression: SquashfsInfo['compression'];
+  blockSize: number;
+  exceptions: number;
+  /** Positioned copies after coalescing consecutive chunks. */
+  copies: number;
+  writtenBytes: number;
+  /** Zero chunks over zeros, left as holes. */
+  skippedBytes: number;
+  /** e2fsck -f -y of the merged rootfs.img: 0 clean, 1 errors corrected. */
+  fsck: Ext4CheckResult;
+  rootfsBytes: number;
+  /** SHA-256 of the merged rootfs.img, equal to the one read back out of the new squashfs.img. */
+  rootfsSha256: string;
+  oldSquashfsBytes: number;
+  newSquashfsBytes: number;
+  /** The overlay after its reset. */
+  after: OverlayUsage;
+  /** Milliseconds per step. */
+  timings: Record<string, number>;
 }
 
 function identityOf(target: PersistenceTarget, given: LiveIdentity): { label: string; uuid: string } {
@@ -266,5 +295,98 @@ export class PersistenceService {
     // Reading it again walks the whole exception table: a damaged one is reported now, not at boot.
     const after = await this.usageOf(path);
     return { path, backup, before, after, ...(fsck ? { fsck } : {}) };
+  }
+
+  /**
+   * Merges a dm overlay into a new squashfs.img: LiveOS/rootfs.img extracted into `workParent`, the overlay's
+   * exceptions copied onto it, e2fsck -f -y, mksquashfs with the old image's compressor and block size beside
+   * the old image, verified (size, and the hash of the rootfs.img read back out of it), renamed over the old
+   * one, then the overlay reset. Free space for every step is checked before the first write; until the
+   * rename the old image is untouched.
+   */
+  merge(spec: string, workParent: string, identity: LiveIdentity = {}, name?: string): Promise<MergeResult> {
+    return this.withTarget(spec, async (target) => {
+      const timings: Record<string, number> = {};
+      const clock = () => this.deps.now().getTime();
+      let mark = clock();
+      const lap = (step: string) => {
+        const now = clock();
+        timings[step] = now - mark;
+        mark = now;
+      };
+      const file = await this.pick(target, identity, name);
+      if (file.usage?.type !== 'dm-snapshot') {
+        throw new BootkeyError('INVALID_ARGUMENT', `${file.path} is ${file.usage ? 'an OverlayFS overlay: its changes are files, not blocks of rootfs.img' : `unreadable: ${file.problem}`}`);
+      }
+      if (!file.usage.valid) throw new BootkeyError('MALFORMED_IMAGE', `${file.path} is marked Invalid: recover it (and check it) before merging`);
+      const dir = file.path.slice(0, file.path.lastIndexOf('/'));
+      const squashfs = `${dir}/squashfs.img`;
+      await this.notInUse(file.path);
+      await this.notInUse(squashfs);
+      const info = await this.withSource(squashfs, readSquashfsInfo);
+      const rootfsBytes = await this.deps.squashfs.fileSize(squashfs, ROOTFS_IN_SQUASHFS);
+      if (rootfsBytes === undefined) {
+        throw new BootkeyError('NOT_FOUND', `${squashfs} holds no ${ROOTFS_IN_SQUASHFS}: only images with a rootfs.img have dm overlays to merge`);
+      }
+      const exceptions: DmException[] = [];
+      const usage = await this.withSource(file.path, (source) => readDmSnapshot(source, (e) => exceptions.push(e)));
+      const chunkBytes = usage.chunkSectors * SECTOR_BYTES;
+      const copies = planMergeCopies(exceptions, usage.chunkSectors, rootfsBytes);
+      const space = planMergeSpace({ rootfsBytes, squashfsBytes: info.bytesUsed, changedBytes: exceptions.length * chunkBytes });
+      const [workSpace, keySpace] = await Promise.all([this.deps.files.space(workParent), this.deps.files.space(dir)]);
+      checkMergeSpace(space, workSpace, { ...keySpace, freeBytes: Math.min(keySpace.freeBytes, target.freeBytes) });
+      lap('plan');
+
+      await target.recheck();
+      const work = await this.deps.files.makeWorkDir(workParent);
+      const fresh = `${squashfs}.bootkey-new`;
+      try {
+        const tree = `${work}/tree`;
+        const merged = `${tree}/${ROOTFS_IN_SQUASHFS}`;
+        await this.deps.squashfs.extract(squashfs, ROOTFS_IN_SQUASHFS, tree);
+        lap('extract');
+        const { writtenBytes, skippedBytes } = await this.deps.files.copyChunks(file.path, merged, copies);
+        lap('apply');
+        const fsck = await this.deps.ext4.check(merged, true);
+        if (fsck.exitCode > 1) {
+          throw new BootkeyError('MALFORMED_IMAGE', `e2fsck left errors in the merged filesystem (status ${fsck.exitCode}); nothing on the key was changed:\n${fsck.output.slice(-500)}`);
+        }
+        lap('fsck');
+        const rootfsSha256 = await this.deps.files.hash(merged);
+        lap('hash');
+        await this.deps.files.remove(fresh);
+        await this.deps.squashfs.build(tree, fresh, info);
+        await this.deps.files.sync(fresh);
+        lap('mksquashfs');
+        const builtSize = await this.deps.squashfs.fileSize(fresh, ROOTFS_IN_SQUASHFS);
+        const builtHash = await this.deps.squashfs.hashFile(fresh, ROOTFS_IN_SQUASHFS);
+        if (builtSize !== rootfsBytes || builtHash !== rootfsSha256) {
+          throw new BootkeyError('IO_ERROR', `the new ${squashfs} does not hold the merged rootfs.img (size ${builtSize}, expected ${rootfsBytes}; `
+            + `hash ${builtHash === rootfsSha256 ? 'equal' : 'differs'}); the old image is kept`);
+        }
+        const newInfo = await this.withSource(fresh, readSquashfsInfo);
+        lap('verify');
+        await this.deps.files.replace(fresh, squashfs);
+        await this.resetFile(file);
+        lap('swap-reset');
+        return {
+          overlay: file.path, squashfs, compression: info.compression, blockSize: info.blockSize, exceptions: exceptions.length,
+          copies: copies.length, writtenBytes, skippedBytes, fsck, rootfsBytes, rootfsSha256,
+          oldSquashfsBytes: info.bytesUsed, newSquashfsBytes: newInfo.bytesUsed, after: await this.usageOf(file.path), timings,
+        };
+      } finally {
+        await this.deps.files.removeTree(work);
+        await this.deps.files.remove(fresh);
+      }
+    });
+  }
+
+  private async withSource<T>(path: string, read: (source: ClosableByteSource) => Promise<T>): Promise<T> {
+    const source = await this.deps.files.open(path);
+    try {
+      return await read(source);
+    } finally {
+      await source.close();
+    }
   }
 }

@@ -1,7 +1,7 @@
-import { open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { mkdtemp, open, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import type { PersistenceEntry, PersistenceFiles } from '../../ports/persistence-files.js';
-import { syncDirectory } from '../fs/durable-writer.js';
+import { hashFile, syncDirectory } from '../fs/durable-writer.js';
 import { FileByteSource } from '../fs/file-byte-source.js';
 import { translateErrno } from '../fs/image-files.js';
 
@@ -15,6 +15,9 @@ async function guarded<T>(path: string, work: () => Promise<T>): Promise<T> {
 
 /** Zeros written in this size when a file must really hold them (FAT has no holes; ftruncate zero-fills there too). */
 const ZERO_WINDOW = 1 << 20;
+/** Merge copies move at most this much per read/write pair. */
+const COPY_WINDOW = 4 << 20;
+const ZEROS = Buffer.alloc(COPY_WINDOW);
 
 /** PersistenceFiles on the host: positioned writes, fdatasync before returning, errno → our codes. */
 export const hostPersistenceFiles: PersistenceFiles = {
@@ -89,4 +92,57 @@ export const hostPersistenceFiles: PersistenceFiles = {
     }
     return false;
   }),
+  space: (dir) => guarded(dir, async () => {
+    const [fs, info] = await Promise.all([statfs(dir), stat(dir)]);
+    return { freeBytes: fs.bavail * fs.bsize, device: info.dev };
+  }),
+  makeWorkDir: (parent) => guarded(parent, () => mkdtemp(join(parent, 'bootkey-merge-'))),
+  removeTree: (path) => guarded(path, () => rm(path, { recursive: true, force: true })),
+  copyChunks: (from, to, copies) => guarded(to, async () => {
+    const source = await open(from, 'r');
+    const target = await open(to, 'r+');
+    const buffer = Buffer.alloc(COPY_WINDOW);
+    const existing = Buffer.alloc(COPY_WINDOW);
+    let writtenBytes = 0;
+    let skippedBytes = 0;
+    try {
+      for (const copy of copies) {
+        for (let done = 0; done < copy.length;) {
+          const length = Math.min(COPY_WINDOW, copy.length - done);
+          const { bytesRead } = await source.read(buffer, 0, length, copy.cowOffset + done);
+          if (bytesRead !== length) throw new Error(`${from} ends inside chunk data at ${copy.cowOffset + done}`);
+          const data = buffer.subarray(0, length);
+          // Zeros over zeros (a hole, or a block the origin had zeroed) change nothing: leave it unwritten.
+          if (data.equals(ZEROS.subarray(0, length))) {
+            const { bytesRead: had } = await target.read(existing, 0, length, copy.originOffset + done);
+            if (had === length && existing.subarray(0, length).equals(data)) {
+              skippedBytes += length;
+              done += length;
+              continue;
+            }
+          }
+          for (let put = 0; put < length;) {
+            const { bytesWritten } = await target.write(data, put, length - put, copy.originOffset + done + put);
+            put += bytesWritten;
+          }
+          writtenBytes += length;
+          done += length;
+        }
+      }
+      await target.datasync();
+    } finally {
+      await source.close();
+      await target.close();
+    }
+    return { writtenBytes, skippedBytes };
+  }),
+  sync: (path) => guarded(path, async () => {
+    const handle = await open(path, 'r+');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }),
+  hash: (path) => guarded(path, () => hashFile(path)),
 };

@@ -1,8 +1,10 @@
+import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import dbus from 'dbus-next';
 import { hostKeyFiles } from '../../adapters/fs/key-files.js';
 import { e2fsprogs } from '../../adapters/persistence/e2fsprogs.js';
 import { hostPersistenceFiles } from '../../adapters/persistence/host-persistence-files.js';
+import { squashfsTools } from '../../adapters/persistence/squashfs-tools.js';
 import { UdisksClient } from '../../adapters/udisks/udisks-client.js';
 import { formatBytes } from '../../core/drive-policy.js';
 import { BootkeyError } from '../../core/errors.js';
@@ -33,6 +35,10 @@ for: LiveOS/overlay-<LABEL>-<UUID> of the key's filesystem (--label/--uuid when 
   reset TARGET [NAME]                        empty an overlay (everything written to it is lost)
   recover TARGET [NAME]                      an overlay marked Invalid: header saved beside it, valid flag set
                                              (ext4: e2fsck -y); then check its filesystem before use
+  merge TARGET [NAME] [--work DIR]           a dm overlay merged into a new LiveOS/squashfs.img: rootfs.img
+                                             extracted into DIR (default the temporary folder), the overlay's
+                                             changes applied, e2fsck -f -y, mksquashfs (same compressor),
+                                             verified, swapped in; then the overlay is reset
 
 SIZE: 512M, 2G, 1.5GiB. FAT cannot hold files of 4 GiB or more. Options: --label L --uuid U --json.`;
 
@@ -46,6 +52,7 @@ async function withService<T>(work: (service: PersistenceService) => Promise<T>)
   const service = new PersistenceService({
     files: hostPersistenceFiles,
     ext4: e2fsprogs,
+    squashfs: squashfsTools,
     openTarget: (spec) => openKeyTarget(spec, { disks, drives, files: hostKeyFiles, sleep: (ms) => sleep(ms) }),
     now: () => new Date(),
   });
@@ -143,17 +150,28 @@ const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | '
       return print(io, values.json === true, r, text.join('\n'));
     }),
   },
+  merge: {
+    options: { work: { type: 'string' } }, min: 1, max: 2,
+    run: (values, [target, name], io) => withService(async (s) => {
+      const r = await s.merge(target as string, (values.work as string | undefined) ?? tmpdir(), identity(values), name);
+      const text = [`merged ${r.overlay} into ${r.squashfs} (${r.compression}, ${r.blockSize}-byte blocks)`,
+        `  ${r.exceptions} changed chunks in ${r.copies} copies; ${formatBytes(r.oldSquashfsBytes)} → ${formatBytes(r.newSquashfsBytes)}`,
+        `  e2fsck: ${r.fsck.exitCode === 0 ? 'clean' : `status ${r.fsck.exitCode}, errors corrected`}${r.fsck.exitCode === 0 ? '' : `\n${r.fsck.output}`}`,
+        `  overlay reset: ${usageLine(r.after)}`];
+      return print(io, values.json === true, r, text.join('\n'));
+    }),
+  },
 };
 
 /** `status --file` needs neither udisks nor a target. */
 function withFiles<T>(work: (service: PersistenceService) => Promise<T>): Promise<T> {
   const noTarget = () => Promise.reject(new BootkeyError('INTERNAL', 'no target for a single file'));
-  return work(new PersistenceService({ files: hostPersistenceFiles, ext4: e2fsprogs, openTarget: noTarget, now: () => new Date() }));
+  return work(new PersistenceService({ files: hostPersistenceFiles, ext4: e2fsprogs, squashfs: squashfsTools, openTarget: noTarget, now: () => new Date() }));
 }
 
 export const persistCommand: Command = {
   name: 'persist',
-  summary: 'LiveOS persistence: list, create, measure, grow, reset and recover overlays and home.img',
+  summary: 'LiveOS persistence: list, create, measure, grow, reset, recover and merge overlays and home.img',
   usage: USAGE,
   async run(args, io) {
     const [name, ...rest] = args;

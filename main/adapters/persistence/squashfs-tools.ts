@@ -1,0 +1,46 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { BootkeyError } from '../../core/errors.js';
+import type { SquashfsTools } from '../../ports/persistence-files.js';
+import { mustSucceed, TOOL_ENV, TOOL_TIMEOUT_MS } from './run-tool.js';
+
+const PACKAGE = 'squashfs-tools';
+
+/** `unsquashfs -lln` line: mode, uid/gid, size, date, time, path under squashfs-root. */
+const LISTING_LINE = /^-\S+ \S+\s+(\d+) \d{4}-\d\d-\d\d \d\d:\d\d squashfs-root\/(.+)$/;
+
+/** unsquashfs / mksquashfs on image files: no root, no loop device, no mount. */
+export const squashfsTools: SquashfsTools = {
+  async fileSize(image, inner) {
+    const listing = await mustSucceed('unsquashfs', ['-lln', image, inner], PACKAGE);
+    for (const line of listing.split('\n')) {
+      const match = LISTING_LINE.exec(line);
+      if (match && match[2] === inner) return Number(match[1]);
+    }
+    return undefined;
+  },
+  async extract(image, inner, dir) {
+    // -d must not exist yet: unsquashfs makes it (and keeps holes: sparse files by default).
+    await mustSucceed('unsquashfs', ['-q', '-n', '-d', dir, image, inner], PACKAGE);
+  },
+  async build(dir, out, { compression, blockSize }) {
+    await mustSucceed('mksquashfs', [dir, out, '-noappend', '-all-root', '-no-progress', '-quiet', '-comp', compression, '-b', String(blockSize)], PACKAGE);
+  },
+  hashFile(image, inner) {
+    return new Promise((resolve, reject) => {
+      const child = spawn('unsquashfs', ['-cat', image, inner], { stdio: ['ignore', 'pipe', 'pipe'], env: TOOL_ENV, timeout: TOOL_TIMEOUT_MS });
+      const hash = createHash('sha256');
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => hash.update(chunk));
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr = (stderr + chunk.toString()).slice(-500);
+      });
+      child.on('error', (error: NodeJS.ErrnoException) => reject(error.code === 'ENOENT'
+        ? new BootkeyError('MISSING_TOOL', `unsquashfs is not installed (package ${PACKAGE})`) : error));
+      child.on('close', (code) => {
+        if (code === 0) resolve(hash.digest('hex'));
+        else reject(new BootkeyError('IO_ERROR', `unsquashfs -cat ${inner} failed (status ${code}): ${stderr}`));
+      });
+    });
+  },
+};
