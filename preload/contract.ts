@@ -26,6 +26,8 @@ export type ApiResult<T> = { ok: true; value: T } | { ok: false; error: ApiError
 export interface PartitionDto {
   /** 1-based partition number as the kernel counts it. */
   number: number;
+  /** Partition device node, `/dev/sdb1`. */
+  device: string;
   /** Byte offset from the start of the drive. */
   offset: number;
   size: number;
@@ -85,15 +87,128 @@ export interface AppInfoDto {
   features: Record<FeatureId, boolean>;
 }
 
+/** What an image file the user picked or dropped is, from inspecting its first structures only. */
+export interface ImageInfoDto {
+  path: string;
+  name: string;
+  size: number;
+  /** `iso9660`, `udf`, `gpt`, `mbr`, `fat` or `unknown`. */
+  format: string;
+  label: string;
+  /** Distribution family as recognised (`debian`, `memtest`, `unknown` …). */
+  family: string;
+  bios: boolean;
+  uefi: boolean;
+  warnings: string[];
+}
+
+/** Copy an image's UEFI boot files onto a key, keeping everything on it. */
+export interface CopyEfiRequest {
+  driveId: string;
+  /** Absolute path of the ISO or disk image. */
+  source: string;
+  /** Move the user's conflicting files to /.bootkey/backup instead of refusing. */
+  replace: boolean;
+  /** Chosen by the UI; progress events carry it. */
+  jobId: string;
+}
+
+export interface CopyEfiPlanDto {
+  source: string;
+  /** Where on the host the key's files are (its mount point). */
+  targetRoot: string;
+  targetFsType: string;
+  /** Where the UEFI loaders come from, in words. */
+  loaderSource: string;
+  files: { path: string; size: number; action: 'add' | 'overwrite-own' | 'replace-user' }[];
+  /** Bytes of file data to write. */
+  bytes: number;
+  /** Bytes the key must have free (clusters, manifest, temporaries). */
+  requiredBytes: number;
+  freeBytes: number;
+  /** The user's files the copy would overwrite. */
+  conflicts: { path: string; size: number }[];
+  /** Why it cannot run as planned; empty when it can. */
+  problems: { code: ErrorCode; message: string }[];
+  warnings: string[];
+}
+
+export interface CopyEfiResultDto {
+  plan: CopyEfiPlanDto;
+  /** The manifest's operation id (what undo takes back). */
+  operation: string;
+  /** Files written, flushed, read back and compared with the SHA-256 of what was written. */
+  verifiedFiles: number;
+  verifiedBytes: number;
+}
+
+export interface UndoEfiDto {
+  removed: string[];
+  restored: string[];
+  /** Files Bootkey added that were changed since: left in place. */
+  kept: string[];
+}
+
+export interface IsoDto {
+  name: string;
+  size: number;
+  family: string;
+  bios: boolean;
+  uefi: boolean;
+  /** Its SHA-256 was recorded after the copy was read back, and the file still matches it. */
+  verified: boolean;
+  inMenu: boolean;
+}
+
+export interface IsoLibraryDto {
+  /** The key has Bootkey's multi-ISO GRUB and settings; false: `prepareMultiIso` first. */
+  prepared: boolean;
+  isos: IsoDto[];
+}
+
+export interface AddIsosRequest {
+  driveId: string;
+  /** Absolute paths of the ISO files, copied in this order. */
+  files: string[];
+  jobId: string;
+}
+
+export interface PrepareMultiIsoDto {
+  bios: boolean;
+  uefi: boolean;
+  warnings: string[];
+}
+
+/** Menu settings of a multi-ISO key; fields left out stay as they are. */
+export interface IsoMenuChanges {
+  timeoutSeconds?: number;
+  defaultName?: string;
+  titles?: Record<string, string>;
+}
+
+/** Progress of a long job: durable bytes (flushed to the key), never bytes only cached. */
+export interface JobProgressDto {
+  jobId: string;
+  phase: string;
+  /** The key path or ISO name being written. */
+  file: string;
+  bytesDone: number;
+  bytesTotal: number;
+  /** Bytes per second since the job started. */
+  rate: number;
+  etaSeconds: number;
+}
+
 // ---------------------------------------------------------------------------------------------------- the API
 
 /** Events pushed to the UI, with their payloads. */
 export interface BootkeyEvents {
   /** The whole drive list, each time a drive appears, disappears or changes. */
   drivesChanged: DriveDto[];
+  jobProgress: JobProgressDto;
 }
 export type EventName = keyof BootkeyEvents;
-export const EVENT_NAMES = ['drivesChanged'] as const satisfies readonly EventName[];
+export const EVENT_NAMES = ['drivesChanged', 'jobProgress'] as const satisfies readonly EventName[];
 
 export interface BootkeyApi {
   getAppInfo(): Promise<ApiResult<AppInfoDto>>;
@@ -105,11 +220,34 @@ export interface BootkeyApi {
    * the dialog naming the drive; TARGET_CHANGED when the drive behind `confirmed.device` is not that drive.
    */
   eraseDrive(request: EraseRequest): Promise<ApiResult<DriveDto>>;
+  /** Inspects an image file (absolute path) the user picked or dropped. */
+  inspectImage(path: string): Promise<ApiResult<ImageInfoDto>>;
+  /** The copy-EFI plan against the drive's FAT/exFAT filesystem; writes nothing. */
+  planCopyEfi(request: CopyEfiRequest): Promise<ApiResult<CopyEfiPlanDto>>;
+  /** Carries out copy-EFI, with `jobProgress` events; refused (nothing written) when the plan has problems. */
+  copyEfi(request: CopyEfiRequest): Promise<ApiResult<CopyEfiResultDto>>;
+  /** Takes back every file Bootkey added and restores what it replaced. */
+  undoEfi(driveId: string): Promise<ApiResult<UndoEfiDto>>;
+  /** The ISO files in the key's library, each re-hashed against its recorded SHA-256. */
+  listIsos(driveId: string): Promise<ApiResult<IsoLibraryDto>>;
+  /** Installs GRUB and the multi-ISO settings beside the key's files (not destructive). */
+  prepareMultiIso(driveId: string): Promise<ApiResult<PrepareMultiIsoDto>>;
+  /** Copies ISO files into the library, with `jobProgress` events per file; returns the library. */
+  addIsos(request: AddIsosRequest): Promise<ApiResult<IsoLibraryDto>>;
+  removeIsos(driveId: string, names: string[]): Promise<ApiResult<IsoLibraryDto>>;
+  setIsoMenu(driveId: string, changes: IsoMenuChanges): Promise<ApiResult<IsoLibraryDto>>;
+  /**
+   * WEB TEST HOST ONLY: a page cannot know where a dropped file lives, so the host maps file names to files in
+   * the one folder it was started with. The desktop app answers INVALID_ARGUMENT (it uses `pathForFile`).
+   */
+  droppedFilePaths(names: string[]): Promise<ApiResult<string[]>>;
+  /** Desktop app only (the preload's webUtils.getPathForFile): where a dropped or picked File is. */
+  pathForFile?(file: File): string;
   /** Subscribes to an event; returns the unsubscribe function. */
   on<E extends EventName>(event: E, listener: (payload: BootkeyEvents[E]) => void): () => void;
 }
 
-export type MethodName = Exclude<keyof BootkeyApi, 'on'>;
+export type MethodName = Exclude<keyof BootkeyApi, 'on' | 'pathForFile'>;
 export type MethodArgs<M extends MethodName> = Parameters<BootkeyApi[M]>;
 export type MethodValue<M extends MethodName> =
   Awaited<ReturnType<BootkeyApi[M]>> extends ApiResult<infer V> ? V : never;
@@ -150,11 +288,100 @@ function eraseRequest(value: unknown): string | undefined {
   return undefined;
 }
 
+const MAX_PATH = 4096;
+
+/** An absolute path as a plain string: no NUL, no `.`/`..` segments (it is used as it is, never by a shell). */
+function absolutePath(value: unknown, what = 'a file path'): string | undefined {
+  if (typeof value !== 'string' || !value.startsWith('/') || value.length > MAX_PATH) return `${what} must be an absolute path`;
+  if (value.includes('\0')) return `${what} must not contain NUL`;
+  if (value.split('/').some((part) => part === '.' || part === '..')) return `${what} must not contain . or .. segments`;
+  return undefined;
+}
+
+/** A file name without folders (an ISO in the library, a dropped file). */
+function fileName(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 255) return 'a file name must be 1 to 255 characters';
+  if (value.includes('/') || value.includes('\0') || value === '.' || value === '..') return 'a file name must not contain / or NUL';
+  return undefined;
+}
+
+function list(value: unknown, each: (item: unknown) => string | undefined, max: number): string | undefined {
+  if (!Array.isArray(value) || value.length === 0 || value.length > max) return `expected a list of 1 to ${max} items`;
+  for (const item of value) {
+    const problem = each(item);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+const JOB_ID_PATTERN = /^[A-Za-z0-9-]{1,64}$/;
+const jobId = (value: unknown): string | undefined =>
+  typeof value === 'string' && JOB_ID_PATTERN.test(value) ? undefined : 'a job id must be 1 to 64 letters, digits or -';
+
+function record(value: unknown): Record<string, unknown> | undefined {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+}
+
+function copyEfiRequest(value: unknown): string | undefined {
+  const r = record(value);
+  if (!r) return 'the request must be an object';
+  if (typeof r.replace !== 'boolean') return 'replace must be true or false';
+  return driveId(r.driveId) ?? absolutePath(r.source, 'source') ?? jobId(r.jobId);
+}
+
+function addIsosRequest(value: unknown): string | undefined {
+  const r = record(value);
+  if (!r) return 'the request must be an object';
+  return driveId(r.driveId) ?? list(r.files, (f) => absolutePath(f), 64) ?? jobId(r.jobId);
+}
+
+/** GRUB menu titles are quoted by the menu generator; here only their size and control characters matter. */
+function menuTitle(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 200 || /[\u0000-\u001f\u007f]/.test(value)) {
+    return 'a title must be 1 to 200 characters without control characters';
+  }
+  return undefined;
+}
+
+function isoMenuChanges(value: unknown): string | undefined {
+  const r = record(value);
+  if (!r) return 'the changes must be an object';
+  const known = ['timeoutSeconds', 'defaultName', 'titles'];
+  const unknown = Object.keys(r).find((k) => !known.includes(k));
+  if (unknown) return `unknown menu setting ${unknown}`;
+  if (r.timeoutSeconds !== undefined && (!Number.isSafeInteger(r.timeoutSeconds) || (r.timeoutSeconds as number) < -1 || (r.timeoutSeconds as number) > 3600)) {
+    return 'timeoutSeconds must be a whole number from -1 (wait) to 3600';
+  }
+  if (r.defaultName !== undefined) {
+    const problem = fileName(r.defaultName);
+    if (problem) return problem;
+  }
+  if (r.titles !== undefined) {
+    const titles = record(r.titles);
+    if (!titles) return 'titles must map ISO names to titles';
+    for (const [name, title] of Object.entries(titles)) {
+      const problem = fileName(name) ?? menuTitle(title);
+      if (problem) return problem;
+    }
+  }
+  return undefined;
+}
+
 export const VALIDATE_ARGS: Validators = {
   getAppInfo: noArguments,
   listDrives: noArguments,
   getDrive: (args) => exactly(args, 1) ?? driveId(args[0]),
   eraseDrive: (args) => exactly(args, 1) ?? eraseRequest(args[0]),
+  inspectImage: (args) => exactly(args, 1) ?? absolutePath(args[0]),
+  planCopyEfi: (args) => exactly(args, 1) ?? copyEfiRequest(args[0]),
+  copyEfi: (args) => exactly(args, 1) ?? copyEfiRequest(args[0]),
+  undoEfi: (args) => exactly(args, 1) ?? driveId(args[0]),
+  listIsos: (args) => exactly(args, 1) ?? driveId(args[0]),
+  prepareMultiIso: (args) => exactly(args, 1) ?? driveId(args[0]),
+  addIsos: (args) => exactly(args, 1) ?? addIsosRequest(args[0]),
+  removeIsos: (args) => exactly(args, 2) ?? driveId(args[0]) ?? list(args[1], fileName, 64),
+  setIsoMenu: (args) => exactly(args, 2) ?? driveId(args[0]) ?? isoMenuChanges(args[1]),
+  droppedFilePaths: (args) => exactly(args, 1) ?? list(args[0], fileName, 64),
 };
 
 export const METHOD_NAMES = Object.keys(VALIDATE_ARGS) as MethodName[];

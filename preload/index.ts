@@ -1,8 +1,9 @@
 /**
  * The sandboxed preload: exposes the contract as `window.bootkey` and nothing more. Each method forwards to its
- * fixed channel; `on` subscribes to a named event only. No ipcRenderer, no Node, no event objects reach the page.
+ * fixed channel; `on` subscribes to a named event only; `pathForFile` turns a dropped File into its path.
+ * No ipcRenderer, no Node, no event objects reach the page.
  */
-import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
+import { contextBridge, ipcRenderer, webUtils, type IpcRendererEvent } from 'electron';
 import { apiOver, eventChannel, methodChannel, type ApiResult } from './contract.js';
 
 const api = apiOver({
@@ -16,4 +17,5 @@ const api = apiOver({
   },
 });
 
-contextBridge.exposeInMainWorld('bootkey', api);
+// A dropped or picked File's path on disk: the page never sees paths otherwise (Electron removed File.path).
+contextBridge.exposeInMainWorld('bootkey', { ...api, pathForFile: (file: File): string => webUtils.getPathForFile(file) });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { UdisksClient } from '../adapters/udisks/udisks-client.js';
 import { ApiDispatcher } from '../ipc/api-dispatcher.js';
+import { hostKeyServices } from '../ipc/host-services.js';
 import { bindIpc } from '../ipc/ipc-bridge.js';
 import { DriveService } from '../services/drives.js';
 import { jobFeedback } from './job-feedback.js';
@@ -30,11 +31,13 @@ async function start(): Promise<void> {
   const bus = dbus.systemBus({ negotiateUnixFd: true });
   const disks = new UdisksClient({ bus });
   await disks.start();
+  const drives = new DriveService(disks);
   const dispatcher = new ApiDispatcher({
     version: app.getVersion(),
     host: 'electron',
     disks,
-    drives: new DriveService(disks),
+    drives,
+    ...hostKeyServices(disks, drives),
     jobs: jobFeedback(() => window),
   });
   window = createMainWindow(distDir);

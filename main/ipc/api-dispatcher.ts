@@ -3,6 +3,8 @@
  * and the web test host (main/web) both hand it untrusted (method, args) pairs and get Result envelopes back.
  * Arguments are validated here, once, with the contract's validators; errors become envelopes with their code.
  */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   isMethodName,
   VALIDATE_ARGS,
@@ -13,17 +15,31 @@ import {
   type DetailValue,
   type DriveDto,
   type EventName,
+  type CopyEfiPlanDto,
+  type CopyEfiRequest,
   type FeatureId,
+  type IsoLibraryDto,
+  type JobProgressDto,
   type MethodArgs,
   type MethodName,
   type MethodValue,
 } from '../../preload/contract.js';
 import { BootkeyError } from '../core/errors.js';
 import type { DiskProvider } from '../ports/disk-provider.js';
+import type { CopyEfiResult, CopyEfiService } from '../services/copy-efi.js';
 import type { DriveService } from '../services/drives.js';
+import type { ImageService } from '../services/images.js';
+import type { MultibootService } from '../services/multiboot.js';
 import { driveDto } from './drive-dto.js';
 
-export interface ApiServices {
+/** The services behind the key actions; an action whose service is missing is shown as unavailable. */
+export interface KeyServices {
+  images?: ImageService;
+  copyEfi?: CopyEfiService;
+  multiboot?: MultibootService;
+}
+
+export interface ApiServices extends KeyServices {
   version: string;
   host: 'electron' | 'web';
   /** For change events; everything else goes through the drives service. */
@@ -31,6 +47,13 @@ export interface ApiServices {
   drives: DriveService;
   /** Told when a long job starts and ends (the desktop app inhibits suspend and shows progress). */
   jobs?: JobObserver;
+  /**
+   * WEB TEST HOST ONLY (never set by the desktop app): the one folder whose files a page may name by file name
+   * when it drops them, because a page cannot know a dropped file's path.
+   */
+  dropFolder?: string;
+  /** Milliseconds, for progress rates; Date.now by default. */
+  now?: () => number;
 }
 
 export interface JobObserver {
@@ -41,15 +64,41 @@ export interface JobObserver {
 type Handlers = { [M in MethodName]: (...args: MethodArgs<M>) => Promise<MethodValue<M>> };
 export type EventListener = <E extends EventName>(event: E, payload: BootkeyEvents[E]) => void;
 
-/** Services that are not part of this build yet; the UI shows their actions as unavailable. */
-const FEATURES: Record<FeatureId, boolean> = { copyEfi: false, multiIso: false, persistence: false };
+/** Filesystems copy-EFI and the multi-ISO key write to. */
+const KEY_FILESYSTEMS = new Set(['vfat', 'exfat']);
+/** Progress events at most this often (the last one of a file always goes). */
+const PROGRESS_INTERVAL_MS = 100;
 
 export class ApiDispatcher {
   readonly #handlers: Handlers;
+  readonly #listeners = new Set<EventListener>();
 
   constructor(private readonly services: ApiServices) {
+    const features: Record<FeatureId, boolean> = {
+      copyEfi: services.copyEfi !== undefined && services.images !== undefined,
+      multiIso: services.multiboot !== undefined && services.images !== undefined,
+      persistence: false,
+    };
+    const need = <T>(service: T | undefined, what: string): T => {
+      if (service === undefined) throw new BootkeyError('INVALID_ARGUMENT', `${what} is not part of this build`);
+      return service;
+    };
+    const copyEfi = () => need(services.copyEfi, 'Copy-EFI');
+    const multiboot = () => need(services.multiboot, 'The multi-ISO key');
+    const library = async (target: string): Promise<IsoLibraryDto> => {
+      try {
+        const isos = await multiboot().list(target, { verify: true });
+        return { prepared: true, isos: isos.map(({ name, size, family, boot, verified, inMenu }) => ({ name, size, family, ...boot, verified, inMenu })) };
+      } catch (error) {
+        // the service's word for a key without its settings file (see MultibootService.settingsOf)
+        if (error instanceof BootkeyError && error.code === 'NOT_FOUND' && /not a multi-ISO key yet/.test(error.message)) {
+          return { prepared: false, isos: [] };
+        }
+        throw error;
+      }
+    };
     this.#handlers = {
-      getAppInfo: async () => ({ version: services.version, host: services.host, features: { ...FEATURES } }),
+      getAppInfo: async () => ({ version: services.version, host: services.host, features }),
       listDrives: () => this.#drives(),
       getDrive: async (id) => findDrive(await this.#drives(), id),
       eraseDrive: async ({ driveId, confirmed, label }) => {
@@ -68,6 +117,99 @@ export class ApiDispatcher {
         services.jobs?.finished(title, 'done');
         return findDrive(await this.#drives(), driveId);
       },
+      inspectImage: async (path) => {
+        const info = await need(services.images, 'Image inspection').inspect(path);
+        const { format, label, size, family, boot, warnings } = info;
+        return { path, name: path.slice(path.lastIndexOf('/') + 1), size, format, label, family, ...boot, warnings };
+      },
+      planCopyEfi: async (request) => planDto(request, await copyEfi().copy(
+        { source: request.source, target: await this.#keyTarget(request.driveId), replace: request.replace, dryRun: true })),
+      copyEfi: async (request) => {
+        const target = await this.#keyTarget(request.driveId);
+        const progress = this.#progress(request.jobId);
+        const result = await this.#job(`Making ${request.source.slice(request.source.lastIndexOf('/') + 1)} bootable`, () =>
+          copyEfi().copy({ source: request.source, target, replace: request.replace, dryRun: false }, (event) => {
+            if (event.event === 'progress') progress('Copying UEFI boot files', event.path, event.bytesDone, event.bytesTotal);
+          }));
+        return { plan: planDto(request, result), operation: result.operation ?? '', verifiedFiles: result.plan.files.length, verifiedBytes: result.plan.bytes };
+      },
+      undoEfi: async (driveId) => {
+        const { removed, restored, kept } = await copyEfi().undo(await this.#keyTarget(driveId));
+        return { removed, restored, kept };
+      },
+      listIsos: async (driveId) => library(await this.#keyTarget(driveId)),
+      prepareMultiIso: async (driveId) => {
+        const target = await this.#keyTarget(driveId);
+        const report = await this.#job('Preparing a multi-ISO key', () => multiboot().init(target));
+        return { bios: report.bios, uefi: report.uefi, warnings: report.warnings };
+      },
+      addIsos: async ({ driveId, files, jobId }) => {
+        const target = await this.#keyTarget(driveId);
+        const progress = this.#progress(jobId);
+        await this.#job(`Adding ${files.length} ISO file(s)`, () =>
+          multiboot().add(target, files, (p) => progress(p.phase, p.phase.replace(/^copying /, ''), p.done, p.total)));
+        return library(target);
+      },
+      removeIsos: async (driveId, names) => {
+        const target = await this.#keyTarget(driveId);
+        await multiboot().remove(target, names);
+        return library(target);
+      },
+      setIsoMenu: async (driveId, changes) => {
+        const target = await this.#keyTarget(driveId);
+        await multiboot().menu(target, changes);
+        return library(target);
+      },
+      droppedFilePaths: async (names) => {
+        const folder = services.dropFolder;
+        if (folder === undefined) throw new BootkeyError('INVALID_ARGUMENT', 'dropped files are named by path here, not by name');
+        return Promise.all(names.map(async (name) => {
+          const path = join(folder, name); // a validated file name: it stays inside the folder
+          const kind = await stat(path).then((s) => (s.isFile() ? 'file' : 'other'), () => 'missing');
+          if (kind !== 'file') {
+            throw new BootkeyError('NOT_FOUND', `${name} is not in ${folder}, the one folder this test host reads dropped files from`, { name });
+          }
+          return path;
+        }));
+      },
+    };
+  }
+
+  /** Where the key's files are: its mounted FAT/exFAT filesystem, else that partition (mounted by the service). */
+  async #keyTarget(driveId: string): Promise<string> {
+    const drive = findDrive(await this.#drives(), driveId);
+    if (!drive.eligible) throw new BootkeyError('TARGET_REFUSED', `Bootkey will not write to ${drive.device}: ${drive.refusals.join('; ')}`, { device: drive.device });
+    const fat = drive.partitions.filter((p) => p.fsType !== null && KEY_FILESYSTEMS.has(p.fsType));
+    const chosen = fat.find((p) => p.mountPoint !== null) ?? fat[0];
+    return chosen?.mountPoint ?? chosen?.device ?? drive.device;
+  }
+
+  /** Tells the job observer when a long job starts and how it ended. */
+  async #job<T>(title: string, work: () => Promise<T>): Promise<T> {
+    this.services.jobs?.started(title);
+    try {
+      const value = await work();
+      this.services.jobs?.finished(title, 'done');
+      return value;
+    } catch (error) {
+      this.services.jobs?.finished(title, 'failed');
+      throw error;
+    }
+  }
+
+  /** A progress reporter for one job: rate and time left from durable bytes since the job started. */
+  #progress(jobId: string): (phase: string, file: string, done: number, total: number) => void {
+    const now = this.services.now ?? Date.now;
+    const started = now();
+    let last = -Infinity;
+    return (phase, file, bytesDone, bytesTotal) => {
+      const at = now();
+      if (at - last < PROGRESS_INTERVAL_MS && bytesDone < bytesTotal) return;
+      last = at;
+      const rate = Math.round(bytesDone / Math.max(0.001, (at - started) / 1000));
+      const etaSeconds = rate > 0 ? Math.ceil((bytesTotal - bytesDone) / rate) : 0;
+      const payload: JobProgressDto = { jobId, phase, file, bytesDone, bytesTotal, rate, etaSeconds };
+      for (const listener of this.#listeners) listener('jobProgress', payload);
     };
   }
 
@@ -92,10 +234,32 @@ export class ApiDispatcher {
   /** Forwards service events to one front end; returns the unsubscribe function. */
   subscribe(listener: EventListener): () => void {
     let previous = Promise.resolve(); // in order, even when one listing takes longer than the next
-    return this.services.disks.onChange(() => {
+    this.#listeners.add(listener);
+    const unsubscribe = this.services.disks.onChange(() => {
       previous = previous.then(async () => listener('drivesChanged', await this.#drives())).catch(() => undefined);
     });
+    return () => {
+      this.#listeners.delete(listener);
+      unsubscribe();
+    };
   }
+}
+
+function planDto(request: CopyEfiRequest, result: CopyEfiResult): CopyEfiPlanDto {
+  const { plan, selection, target } = result;
+  return {
+    source: request.source,
+    targetRoot: target.root,
+    targetFsType: target.fsType,
+    loaderSource: selection.loaderSource,
+    files: plan.files.map((f) => ({ path: f.to, size: f.size, action: f.action })),
+    bytes: plan.bytes,
+    requiredBytes: plan.requiredBytes,
+    freeBytes: plan.freeBytes,
+    conflicts: plan.conflicts,
+    problems: plan.problems.map((p) => ({ code: p.code, message: p.message })),
+    warnings: selection.warnings,
+  };
 }
 
 function findDrive(drives: DriveDto[], id: string): DriveDto {

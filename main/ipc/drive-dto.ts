@@ -37,6 +37,7 @@ function partitionDto(volume: PartitionVolume, usage: DriveListing['usage']): Pa
   const measured = mountPoint === null ? undefined : usage[mountPoint];
   return {
     number: volume.partition.number,
+    device: volume.device,
     offset: volume.partition.offset,
     size: volume.partition.size,
     fsType: volume.idType || null,

@@ -1,12 +1,14 @@
 /**
  * `npm run web`: the web test host over the real udisks drives, for development. Prints the page's URL (with its
  * token) and runs until interrupted. Never part of the packaged app (electron-builder ships only dist/main,
- * dist/preload and dist/renderer).
+ * dist/preload and dist/renderer). Files dropped onto the page are looked up by name in the one folder named by
+ * BOOTKEY_WEB_DROP_FOLDER (a page cannot know a dropped file's path); without it, dropping is refused.
  */
 import dbus from 'dbus-next';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { UdisksClient } from '../adapters/udisks/udisks-client.js';
 import { ApiDispatcher } from '../ipc/api-dispatcher.js';
+import { hostKeyServices } from '../ipc/host-services.js';
 import { DriveService } from '../services/drives.js';
 import { startWebHost } from './web-host.js';
 
@@ -14,11 +16,16 @@ async function main(): Promise<void> {
   const bus = dbus.systemBus({ negotiateUnixFd: true });
   const disks = new UdisksClient({ bus });
   await disks.start();
+  const drives = new DriveService(disks);
+  const dropFolder = process.env.BOOTKEY_WEB_DROP_FOLDER;
+  if (dropFolder !== undefined && !isAbsolute(dropFolder)) throw new Error('BOOTKEY_WEB_DROP_FOLDER must be an absolute path');
   const dispatcher = new ApiDispatcher({
     version: process.env.npm_package_version ?? 'dev',
     host: 'web',
     disks,
-    drives: new DriveService(disks),
+    drives,
+    ...hostKeyServices(disks, drives),
+    ...(dropFolder ? { dropFolder } : {}),
   });
   const host = await startWebHost({ dispatcher, rendererDir: join(__dirname, '..', 'renderer') });
   process.stdout.write(`Bootkey web test host: ${host.url}\n`);

@@ -26,8 +26,11 @@ test('main/core and the contract share one error code list', () => {
 });
 
 test('every method has a validator and a channel name; names from the prototype are not methods', () => {
-  assert.deepEqual([...METHOD_NAMES].sort(), ['eraseDrive', 'getAppInfo', 'getDrive', 'listDrives']);
-  for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'on']) {
+  assert.deepEqual([...METHOD_NAMES].sort(), [
+    'addIsos', 'copyEfi', 'droppedFilePaths', 'eraseDrive', 'getAppInfo', 'getDrive', 'inspectImage', 'listDrives', 'listIsos',
+    'planCopyEfi', 'prepareMultiIso', 'removeIsos', 'setIsoMenu', 'undoEfi',
+  ]);
+  for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'on', 'pathForFile']) {
     assert.equal(typeof parseWireCall(JSON.stringify({ id: 1, method: name, args: [] })), 'string', name);
   }
 });
@@ -48,6 +51,28 @@ test('validators accept good arguments and say what is wrong with bad ones', () 
     ['eraseDrive', [{ driveId: 'd', confirmed: { ...confirmed, size: -1 }, label: 'A' }], /integers/],
     ['eraseDrive', [{ driveId: 'd', label: 'A' }], /confirmed/],
     ['eraseDrive', [null], /object/],
+    ['inspectImage', ['/var/tmp/a.iso'], undefined],
+    ['inspectImage', ['a.iso'], /absolute path/],
+    ['inspectImage', ['/tmp/../etc/shadow'], /\.\. segments/],
+    ['inspectImage', ['/tmp/a\0b'], /NUL/],
+    ['inspectImage', [['/tmp/a.iso']], /absolute path/],
+    ['copyEfi', [{ driveId: 'd', source: '/x.img', replace: false, jobId: 'job-1' }], undefined],
+    ['planCopyEfi', [{ driveId: 'd', source: '/x.img', replace: 'yes', jobId: 'job-1' }], /replace/],
+    ['copyEfi', [{ driveId: 'd', source: 'x.img', replace: false, jobId: 'job-1' }], /source must be an absolute path/],
+    ['copyEfi', [{ driveId: 'd', source: '/x.img', replace: false, jobId: 'job 1; rm -rf /' }], /job id/],
+    ['undoEfi', ['d'], undefined],
+    ['addIsos', [{ driveId: 'd', files: ['/a.iso', '/b.iso'], jobId: 'j' }], undefined],
+    ['addIsos', [{ driveId: 'd', files: [], jobId: 'j' }], /1 to 64/],
+    ['addIsos', [{ driveId: 'd', files: ['-rf'], jobId: 'j' }], /absolute path/],
+    ['removeIsos', ['d', ['a.iso']], undefined],
+    ['removeIsos', ['d', ['../a.iso']], /must not contain/],
+    ['removeIsos', ['d'], /2 argument/],
+    ['setIsoMenu', ['d', { timeoutSeconds: 5, defaultName: 'a.iso', titles: { 'a.iso': 'Debian' } }], undefined],
+    ['setIsoMenu', ['d', { timeoutSeconds: 1.5 }], /timeoutSeconds/],
+    ['setIsoMenu', ['d', { titles: { 'a.iso': 'x\ny' } }], /control characters/],
+    ['setIsoMenu', ['d', { theme: 'dark' }], /unknown menu setting/],
+    ['droppedFilePaths', [['a.iso']], undefined],
+    ['droppedFilePaths', [['/etc/passwd']], /must not contain/],
   ];
   for (const [method, args, problem] of cases) {
     const result = VALIDATE_ARGS[method](args);

@@ -44,7 +44,7 @@ test('the dialog asks about the drive as it was when opened; cancel and failure 
 
 test('partition bar segments: partitions in disk order, gaps over 1 MiB shown, alignment gaps hidden', () => {
   const part = (number: number, offset: number, size: number) =>
-    ({ number, offset, size, fsType: 'vfat', label: null, used: null, mountPoint: null });
+    ({ number, device: `/dev/sdb${number}`, offset, size, fsType: 'vfat', label: null, used: null, mountPoint: null });
   const d = drive('sdb', { partitions: [part(1, MiB, 10 * MiB), part(2, 20 * MiB, 10 * MiB)] });
   assert.deepEqual(
     segments(d).map((s) => (s.kind === 'free' ? `free ${s.size / MiB}` : `p${s.partition.number}`)),
