@@ -1,5 +1,6 @@
 import type { ByteSource } from '../../ports/byte-source.js';
 import { readExact } from '../byte-source-reads.js';
+import { BootkeyError } from '../errors.js';
 import { detectFamily, isMemtestLoader, type BootRecipe, type DistroFamily } from '../distro/family.js';
 import { findLoopbackCfg, type LoopbackCfg } from '../distro/loopback-cfg.js';
 import { bootImagePath } from '../el-torito/boot-image.js';
@@ -89,7 +90,7 @@ export async function inspectImage(source: ByteSource): Promise<ImageInspection>
       if (entry.beyondEnd) warnings.push(`El Torito entry ${entry.number} reaches past the end of the file: the download is incomplete`);
       if (platform === 'uefi') {
         if (!path) warnings.push('UEFI boot image has no path in the ISO tree');
-        const tree = await selectTree(image, { elTorito: entry.number }).catch(() => undefined);
+        const tree = await selectTree(image, { elTorito: entry.number }).catch(expected(undefined));
         if (tree) await addLoaders(tree, 'el-torito', entry.number);
         else warnings.push(`El Torito entry ${entry.number} is marked UEFI but is not a FAT image`);
       }
@@ -98,7 +99,7 @@ export async function inspectImage(source: ByteSource): Promise<ImageInspection>
 
   const partitions: PartitionSummary[] = [];
   for (const partition of image.table.partitions) {
-    const tree = image.tree ? undefined : await openPartitionTree(source, partition).catch(() => undefined);
+    const tree = image.tree ? undefined : await openPartitionTree(source, partition).catch(expected(undefined));
     partitions.push({ ...partition, filesystem: tree ? { type: tree.kind, label: tree.label, ...(tree instanceof FatFileSystem && tree.uuid ? { uuid: tree.uuid } : {}) } : null });
     if (tree) await addLoaders(tree, 'partition', partition.number);
   }
@@ -153,6 +154,17 @@ export async function inspectImage(source: ByteSource): Promise<ImageInspection>
   };
 }
 
+/**
+ * A damaged part of an image (one El Torito entry, one partition, one EFI file) is reported by what it lacks
+ * rather than failing the whole inspection; any other exception is a bug and must surface.
+ */
+function expected<T>(fallback: T): (error: unknown) => T {
+  return (error) => {
+    if (error instanceof BootkeyError) return fallback;
+    throw error;
+  };
+}
+
 /** The first 440 bytes of sector 0 are boot code; an all-zero area boots nothing under BIOS. */
 async function hasMbrBootCode(source: ByteSource): Promise<boolean> {
   if (source.size < 512) return false;
@@ -173,7 +185,7 @@ async function findEfiPrograms(tree: FileSystemTree): Promise<{ entry: TreeEntry
       scanned += 1;
       if (entry.kind === 'directory') pending.push(entry.path);
       else if (entry.kind === 'file' && /\.efi$/i.test(entry.name) && found.length < MAX_EFI_FILES) {
-        found.push({ entry, head: await readHead(tree, entry.path, PE_HEADER_PROBE).catch(() => new Uint8Array()) });
+        found.push({ entry, head: await readHead(tree, entry.path, PE_HEADER_PROBE).catch(expected(new Uint8Array())) });
       }
     }
   }
