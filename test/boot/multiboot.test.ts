@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { buildMultibootKeys, type MultibootRun } from '../integration/inside/multiboot-uml.js';
+import { buildMultibootKeys, lastJson, type MultibootRun } from '../integration/inside/multiboot-uml.js';
 import { tierSuite } from '../harness/tier.js';
 import { withBoot, type Firmware, type QemuSession } from '../harness/qemu/index.js';
 
@@ -20,7 +20,7 @@ tierSuite('qemu', 'multi-ISO keys boot under OVMF and SeaBIOS', () => {
   before(async () => {
     built = await buildMultibootKeys();
     assert.equal(built.r.fatal, undefined, built.r.fatal);
-    const entries = JSON.parse(built.r.addMemtest.stdout).entries as { name: string; title: string }[];
+    const entries = lastJson(built.r.addMemtest.stdout).entries as { name: string; title: string }[];
     const find = (re: RegExp) => entries.find((e) => re.test(e.name))?.title ?? assert.fail(`no entry for ${re}`);
     titles = { installer: find(/installer/), memtest: find(/memtest/) };
   });

@@ -6,6 +6,7 @@ import { rm } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { userKeyManifest } from '../fixtures/index.js';
 import { tierSuite } from '../harness/tier.js';
+import { lastJson } from './inside/multiboot-uml.js';
 import { buildMultibootKeys, type MultibootRun } from './inside/multiboot-uml.js';
 
 tierSuite('uml', 'multi-ISO key through bootkey multiboot (UML)', () => {
@@ -26,7 +27,7 @@ tierSuite('uml', 'multi-ISO key through bootkey multiboot (UML)', () => {
 
   test('keep my files: init installs GRUB for BIOS and UEFI on the user key', () => {
     assert.equal(r.init.status, 0, r.init.stderr);
-    const report = JSON.parse(r.init.stdout);
+    const report = lastJson(r.init.stdout);
     assert.deepEqual([report.bios, report.uefi], [true, true]);
     assert.equal(r.menuSet.status, 0, r.menuSet.stderr);
   });
@@ -73,7 +74,7 @@ tierSuite('uml', 'multi-ISO key through bootkey multiboot (UML)', () => {
 
   test('fresh: one FAT partition labelled BOOTKEY from 1 MiB, bootable, then the same library', () => {
     assert.equal(r.freshInit.status, 0, r.freshInit.stderr);
-    assert.deepEqual([JSON.parse(r.freshInit.stdout).bios, JSON.parse(r.freshInit.stdout).uefi], [true, true]);
+    assert.deepEqual([lastJson(r.freshInit.stdout).bios, lastJson(r.freshInit.stdout).uefi], [true, true]);
     const parts = r.freshSfdisk.partitiontable.partitions;
     assert.equal(r.freshSfdisk.partitiontable.label, 'dos');
     assert.equal(parts.length, 1);

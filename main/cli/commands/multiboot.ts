@@ -104,7 +104,8 @@ export const multibootCommand: Command = {
       'no-serial': { type: 'boolean' },
     }, USAGE);
     const json = values.json === true;
-    const out = (value: unknown) => io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    // One line, last: progress events come before it on stdout, one per line.
+    const out = (value: unknown) => io.stdout.write(`${JSON.stringify(value)}\n`);
     const [target, ...names] = positionals;
     if (target === undefined) throw new BootkeyError('INVALID_ARGUMENT', `TARGET is missing\n${USAGE}`);
     const spec = resolve(target);

@@ -54,7 +54,7 @@ function settle(device: string): void {
 async function fileHashes(partition: string, paths: string[]): Promise<Record<string, string>> {
   const mnt = '/tmp/check';
   await mkdir(mnt, { recursive: true });
-  must('mount', ['-o', 'ro', partition, mnt]);
+  must('mount', ['-o', 'ro,utf8', partition, mnt]); // utf8: the user key's names are not all Latin-1
   try {
     const hashes: Record<string, string> = {};
     for (const p of paths) hashes[p] = await sha256(join(mnt, p)).catch((e: Error) => `error: ${e.message}`);

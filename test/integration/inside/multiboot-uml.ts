@@ -36,3 +36,8 @@ export async function buildMultibootKeys(): Promise<MultibootRun> {
   const r = JSON.parse(await readFile(join(dir, 'multiboot.json'), 'utf8').catch(() => '{}'));
   return { dir, uml, r };
 }
+
+/** The command's result: the last line of its --json output (progress events come before it). */
+export function lastJson(stdout: string): any { // eslint-disable-line @typescript-eslint/no-explicit-any
+  return JSON.parse(stdout.trim().split('\n').at(-1) ?? '');
+}
