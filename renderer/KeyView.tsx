@@ -1,4 +1,6 @@
 import { useId, useState } from 'react';
+import { CopyEfiPanel } from './CopyEfiPanel.js';
+import { MultiIsoPanel, type DroppedFiles } from './MultiIsoPanel.js';
 import { FAT_LABEL_PATTERN, type AppInfoDto, type DriveDto, type FeatureId } from '../preload/contract.js';
 import { driveName } from './app-state.js';
 import { formatBytes } from '../preload/byte-size.js';
@@ -23,8 +25,30 @@ export function KeyView({ drive, info, busy, onErase }: Props) {
   const labelId = useId();
   const labelHelp = useId();
   const labelOk = FAT_LABEL_PATTERN.test(label);
+  const [dropped, setDropped] = useState<DroppedFiles | null>(null);
+  const [dragging, setDragging] = useState(false);
+  const available = (id: FeatureId) => drive.eligible && info?.features[id] === true;
+  const dropsIsos = available('multiIso');
   return (
-    <article className="key-view" aria-labelledby="key-title">
+    <article
+      className={`key-view${dragging ? ' dragging' : ''}`}
+      aria-labelledby="key-title"
+      onDragOver={(event) => {
+        if (!dropsIsos) return;
+        event.preventDefault();
+        setDragging(true);
+      }}
+      onDragLeave={(event) => {
+        if (!event.currentTarget.contains(event.relatedTarget as Node | null)) setDragging(false);
+      }}
+      onDrop={(event) => {
+        if (!dropsIsos) return;
+        event.preventDefault();
+        setDragging(false);
+        const files = [...event.dataTransfer.files];
+        if (files.length > 0) setDropped((d) => ({ files, seq: (d?.seq ?? 0) + 1 }));
+      }}
+    >
       <h2 id="key-title">{driveName(drive)}</h2>
       <p className="key-facts">
         {formatBytes(drive.size)} · {drive.device} · {drive.partitionTable === 'none' ? 'no partition table' : `${drive.partitionTable.toUpperCase()} partition table`}
@@ -92,11 +116,21 @@ export function KeyView({ drive, info, busy, onErase }: Props) {
       <section aria-labelledby="actions-title">
         <h3 id="actions-title">What you can do</h3>
         <ul className="actions">
-          {FEATURES.map((f) => (
+          {available('copyEfi') && (
+            <li>
+              <CopyEfiPanel key={drive.id} drive={drive} />
+            </li>
+          )}
+          {dropsIsos && (
+            <li>
+              <MultiIsoPanel key={drive.id} drive={drive} dropped={dropped} />
+            </li>
+          )}
+          {FEATURES.filter((f) => !available(f.id)).map((f) => (
             <li key={f.id} className="action unavailable">
               <p className="action-title">{f.title}</p>
               <p className="muted">
-                {f.what} {info?.features[f.id] ? '' : 'Not available in this build.'}
+                {f.what} {info?.features[f.id] ? 'Bootkey does not write to this drive.' : 'Not available in this build.'}
               </p>
             </li>
           ))}

@@ -75,3 +75,18 @@ function webSocketUrl(): URL {
 }
 
 export const api: BootkeyApi = window.bootkey ?? webSocketApi(webSocketUrl());
+
+/**
+ * Where picked or dropped files are on disk: the preload's webUtils in the desktop app; in the web test host the
+ * host maps their names to files in the one folder it was started with (a page cannot know paths).
+ */
+export function filePaths(files: readonly File[]): Promise<ApiResult<string[]>> {
+  const { pathForFile } = api;
+  if (pathForFile) return Promise.resolve({ ok: true, value: files.map((file) => pathForFile(file)) });
+  return api.droppedFilePaths(files.map((file) => file.name));
+}
+
+/** A fresh id that progress events of one job carry. */
+export function newJobId(): string {
+  return crypto.randomUUID();
+}

@@ -10,6 +10,7 @@ import { hostKeyFiles } from '../adapters/fs/key-files.js';
 import { hostGrubBuilder } from '../adapters/grub/host-grub-builder.js';
 import { HelperRunner } from '../adapters/helper/helper-runner.js';
 import type { DiskProvider } from '../ports/disk-provider.js';
+import type { PrivilegedRunner } from '../ports/privileged-runner.js';
 import { CopyEfiService } from '../services/copy-efi.js';
 import type { DriveService } from '../services/drives.js';
 import { ImageService } from '../services/images.js';
@@ -17,7 +18,8 @@ import { openKeyTarget } from '../services/key-target.js';
 import { MultibootService } from '../services/multiboot.js';
 import type { KeyServices } from './api-dispatcher.js';
 
-export function hostKeyServices(disks: DiskProvider, drives: DriveService): KeyServices {
+/** `runner`: the privileged helper (pkexec) by default; tests over a fake disk provider pass their own. */
+export function hostKeyServices(disks: DiskProvider, drives: DriveService, runner: PrivilegedRunner = new HelperRunner({})): KeyServices {
   const wait = (ms: number) => sleep(ms);
   return {
     images: new ImageService(hostImageFiles),
@@ -31,7 +33,7 @@ export function hostKeyServices(disks: DiskProvider, drives: DriveService): KeyS
     }),
     multiboot: new MultibootService({
       disks, drives, files: hostKeyFiles, writer: hostDurableWriter(), images: hostImageFiles,
-      grub: hostGrubBuilder, runner: new HelperRunner({}), sleep: wait,
+      grub: hostGrubBuilder, runner, sleep: wait,
     }),
   };
 }

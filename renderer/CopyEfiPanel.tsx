@@ -1,0 +1,183 @@
+import { useEffect, useState } from 'react';
+import type {
+  ApiError, CopyEfiPlanDto, CopyEfiResultDto, DriveDto, ImageInfoDto, JobProgressDto, UndoEfiDto,
+} from '../preload/contract.js';
+import { formatBytes } from '../preload/byte-size.js';
+import { api, filePaths, newJobId } from './api.js';
+import { ERROR_TEXT } from './error-text.js';
+import { FilePicker } from './FilePicker.js';
+import { JobProgress } from './JobProgress.js';
+import { NoticeBanner } from './NoticeBanner.js';
+
+type Step =
+  | { kind: 'idle' }
+  | { kind: 'working'; what: string }
+  | { kind: 'planned'; image: ImageInfoDto; plan: CopyEfiPlanDto; replace: boolean }
+  | { kind: 'running'; image: ImageInfoDto; jobId: string }
+  | { kind: 'done'; result: CopyEfiResultDto }
+  | { kind: 'undone'; undo: UndoEfiDto };
+
+const ACTION_WORDS = { add: 'new', 'overwrite-own': 'replaces an earlier Bootkey copy', 'replace-user': 'your file moves to /.bootkey/backup' };
+
+/** Copy-EFI on one key: choose an image → its plan → confirm → progress → what was verified; and undo. */
+export function CopyEfiPanel({ drive }: { drive: DriveDto }) {
+  const [step, setStep] = useState<Step>({ kind: 'idle' });
+  const [error, setError] = useState<ApiError | null>(null);
+  const [progress, setProgress] = useState<JobProgressDto | null>(null);
+  const running = step.kind === 'running' ? step.jobId : null;
+
+  useEffect(() => {
+    if (running === null) return undefined;
+    return api.on('jobProgress', (p) => {
+      if (p.jobId === running) setProgress(p);
+    });
+  }, [running]);
+
+  const fail = (e: ApiError) => {
+    setError(e);
+    setStep({ kind: 'idle' });
+  };
+
+  const plan = async (image: ImageInfoDto, replace: boolean) => {
+    setStep({ kind: 'working', what: 'Planning the copy…' });
+    const planned = await api.planCopyEfi({ driveId: drive.id, source: image.path, replace, jobId: newJobId() });
+    if (!planned.ok) return fail(planned.error);
+    setStep({ kind: 'planned', image, plan: planned.value, replace });
+  };
+
+  const choose = async (files: File[]) => {
+    setError(null);
+    const [file] = files;
+    if (!file) return;
+    setStep({ kind: 'working', what: `Looking inside ${file.name}…` });
+    const paths = await filePaths([file]);
+    if (!paths.ok) return fail(paths.error);
+    const inspected = await api.inspectImage(paths.value[0] ?? '');
+    if (!inspected.ok) return fail(inspected.error);
+    await plan(inspected.value, false);
+  };
+
+  const run = async (image: ImageInfoDto, replace: boolean) => {
+    const jobId = newJobId();
+    setProgress(null);
+    setStep({ kind: 'running', image, jobId });
+    const result = await api.copyEfi({ driveId: drive.id, source: image.path, replace, jobId });
+    if (!result.ok) return fail(result.error);
+    setStep({ kind: 'done', result: result.value });
+  };
+
+  const undo = async () => {
+    setError(null);
+    setStep({ kind: 'working', what: 'Removing the boot files Bootkey added…' });
+    const result = await api.undoEfi(drive.id);
+    if (!result.ok) return fail(result.error);
+    setStep({ kind: 'undone', undo: result.value });
+  };
+
+  const busy = step.kind === 'working' || step.kind === 'running';
+  return (
+    <section className="action" aria-labelledby="copy-efi-title">
+      <h4 id="copy-efi-title" className="action-title">Make bootable from an ISO or image — keeps your files</h4>
+      <p className="muted">Copies an image’s UEFI boot files onto the key beside your files. Nothing of yours is overwritten without asking; undo takes it all back.</p>
+      {error && <NoticeBanner notice={{ kind: 'error', error }} onDismiss={() => setError(null)} />}
+      {(step.kind === 'idle' || step.kind === 'done' || step.kind === 'undone') && (
+        <FilePicker label="Choose an image…" accept=".iso,.img,.raw,application/x-iso9660-image" multiple={false} disabled={busy} onFiles={(f) => void choose(f)}>
+          <p>Drop an ISO or disk image here, or choose one.</p>
+        </FilePicker>
+      )}
+      {step.kind === 'working' && (
+        <p role="status" className="muted">
+          {step.what}
+        </p>
+      )}
+      {step.kind === 'planned' && <PlanView step={step} onReplace={(r) => void plan(step.image, r)} onCancel={() => setStep({ kind: 'idle' })} onConfirm={() => void run(step.image, step.replace)} />}
+      {step.kind === 'running' && <JobProgress progress={progress} label={`Copying from ${step.image.name}`} />}
+      {step.kind === 'done' && (
+        <div className="result" role="status">
+          <p className="notice-title">
+            Done: the key now starts {step.result.plan.source.slice(step.result.plan.source.lastIndexOf('/') + 1)} on UEFI computers.
+          </p>
+          <p>
+            Verified: {step.result.verifiedFiles} files, {formatBytes(step.result.verifiedBytes)} — each flushed to the key, read back and
+            compared with its SHA-256. Your own files were not touched.
+          </p>
+        </div>
+      )}
+      {step.kind === 'undone' && (
+        <div className="result" role="status">
+          <p className="notice-title">
+            Undone: removed {step.undo.removed.length} files Bootkey added{step.undo.restored.length ? `, restored ${step.undo.restored.length} of yours` : ''}.
+          </p>
+          {step.undo.kept.length > 0 && <p>Kept because they changed since: {step.undo.kept.join(', ')}</p>}
+        </div>
+      )}
+      {!busy && step.kind !== 'planned' && (
+        <p>
+          <button type="button" className="secondary" onClick={() => void undo()}>
+            Undo: remove the boot files Bootkey added
+          </button>
+        </p>
+      )}
+    </section>
+  );
+}
+
+interface PlanProps {
+  step: Extract<Step, { kind: 'planned' }>;
+  onReplace(replace: boolean): void;
+  onCancel(): void;
+  onConfirm(): void;
+}
+
+function PlanView({ step, onReplace, onCancel, onConfirm }: PlanProps) {
+  const { image, plan, replace } = step;
+  return (
+    <div className="plan">
+      <p className="notice-title">
+        {image.name} ({image.format}, {image.family}, {formatBytes(image.size)})
+      </p>
+      <p>
+        Boot files from {plan.loaderSource}: {plan.files.length} files, {formatBytes(plan.bytes)}. The key needs {formatBytes(plan.requiredBytes)} free and
+        has {formatBytes(plan.freeBytes)}.
+      </p>
+      {plan.problems.map((p) => (
+        <div key={p.message} className="notice notice-error" role="alert">
+          <div>
+            <p className="notice-title">{ERROR_TEXT[p.code].title}</p>
+            <p>{p.message}</p>
+            <p>
+              <strong>What to do:</strong> {ERROR_TEXT[p.code].next}
+            </p>
+          </div>
+        </div>
+      ))}
+      {plan.conflicts.length > 0 && (
+        <label className="check">
+          <input type="checkbox" checked={replace} onChange={(event) => onReplace(event.target.checked)} />
+          Replace {plan.conflicts.length} of my files ({plan.conflicts.map((c) => c.path).join(', ')}) and keep them in /.bootkey/backup
+        </label>
+      )}
+      {plan.warnings.map((w) => (
+        <p key={w}>Note: {w}</p>
+      ))}
+      <details>
+        <summary>Files it will write</summary>
+        <ul className="file-list">
+          {plan.files.map((f) => (
+            <li key={f.path}>
+              <span className="file-name">{f.path}</span> — {formatBytes(f.size)}, {ACTION_WORDS[f.action]}
+            </li>
+          ))}
+        </ul>
+      </details>
+      <div className="dialog-buttons">
+        <button type="button" className="secondary" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="button" className="primary" disabled={plan.problems.length > 0} onClick={onConfirm}>
+          Copy {plan.files.length} files
+        </button>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,27 @@
+import type { JobProgressDto } from '../preload/contract.js';
+import { formatBytes } from '../preload/byte-size.js';
+
+function duration(seconds: number): string {
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  return minutes < 60 ? `${minutes} min ${seconds % 60} s` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+/** One running job: phase, file, percent of bytes already durable on the key, rate and time left. */
+export function JobProgress({ progress, label }: { progress: JobProgressDto | null; label: string }) {
+  const percent = progress && progress.bytesTotal > 0 ? Math.floor((progress.bytesDone / progress.bytesTotal) * 100) : 0;
+  return (
+    <div className="job-progress" role="status" aria-live="polite">
+      <p className="notice-title">{progress ? progress.phase : `${label}: starting…`}</p>
+      <progress max={100} value={percent} aria-label={`${label}: ${percent}%`} />
+      {progress && (
+        <p className="muted">
+          {percent}% · {formatBytes(progress.bytesDone)} of {formatBytes(progress.bytesTotal)} on the key · {formatBytes(progress.rate)}/s ·{' '}
+          {duration(progress.etaSeconds)} left
+          <br />
+          <span className="file-name">{progress.file}</span>
+        </p>
+      )}
+    </div>
+  );
+}

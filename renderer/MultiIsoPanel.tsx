@@ -1,0 +1,176 @@
+import { useCallback, useEffect, useId, useState } from 'react';
+import type { ApiError, ApiResult, DriveDto, IsoLibraryDto, JobProgressDto } from '../preload/contract.js';
+import { formatBytes } from '../preload/byte-size.js';
+import { api, filePaths, newJobId } from './api.js';
+import { FilePicker } from './FilePicker.js';
+import { JobProgress } from './JobProgress.js';
+import { NoticeBanner } from './NoticeBanner.js';
+
+/** Files dropped onto the key view, numbered so the same files dropped twice are two requests. */
+export interface DroppedFiles {
+  files: File[];
+  seq: number;
+}
+
+interface Props {
+  drive: DriveDto;
+  dropped: DroppedFiles | null;
+}
+
+/** The multi-ISO key: prepare it, add ISO files (dropped onto the key view or chosen), list and remove them. */
+export function MultiIsoPanel({ drive, dropped }: Props) {
+  const [library, setLibrary] = useState<IsoLibraryDto | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+  const [job, setJob] = useState<string | null>(null);
+  const [progress, setProgress] = useState<JobProgressDto | null>(null);
+  const [done, setDone] = useState<string | null>(null);
+  const [timeout, setTimeoutValue] = useState('10');
+  const timeoutId = useId();
+
+  const settle = useCallback((result: ApiResult<IsoLibraryDto>, text?: string) => {
+    setBusy(null);
+    setJob(null);
+    if (!result.ok) return setError(result.error);
+    setLibrary(result.value);
+    if (text) setDone(text);
+  }, []);
+
+  useEffect(() => {
+    setLibrary(null);
+    void api.listIsos(drive.id).then((r) => settle(r));
+  }, [drive.id, settle]);
+
+  useEffect(() => {
+    if (job === null) return undefined;
+    return api.on('jobProgress', (p) => {
+      if (p.jobId === job) setProgress(p);
+    });
+  }, [job]);
+
+  const add = useCallback(async (files: File[]) => {
+    setError(null);
+    setDone(null);
+    const isos = files.filter((f) => /\.(iso|img)$/i.test(f.name));
+    if (isos.length === 0) {
+      return setError({ code: 'UNSUPPORTED_IMAGE', message: `${files.map((f) => f.name).join(', ')}: only .iso and .img files go into the library.` });
+    }
+    const paths = await filePaths(isos);
+    if (!paths.ok) return setError(paths.error);
+    const jobId = newJobId();
+    setProgress(null);
+    setJob(jobId);
+    setBusy(`Adding ${isos.length} ISO file(s)`);
+    settle(await api.addIsos({ driveId: drive.id, files: paths.value, jobId }), `Added ${isos.map((f) => f.name).join(' and ')}; each was read back and its SHA-256 recorded.`);
+  }, [drive.id, settle]);
+
+  useEffect(() => {
+    if (dropped && library?.prepared) void add(dropped.files);
+    else if (dropped) setError({ code: 'NOT_FOUND', message: 'This key is not a multi-ISO key yet: prepare it first, then drop the ISO files again.' });
+  }, [dropped?.seq]); // only a new drop starts a job
+
+  const act = async (what: string, work: () => Promise<ApiResult<IsoLibraryDto>>, text: string) => {
+    setError(null);
+    setDone(null);
+    setBusy(what);
+    settle(await work(), text);
+  };
+
+  const prepare = async () => {
+    setError(null);
+    setBusy('Installing GRUB beside your files…');
+    const prepared = await api.prepareMultiIso(drive.id);
+    if (!prepared.ok) {
+      setBusy(null);
+      return setError(prepared.error);
+    }
+    const { bios, warnings } = prepared.value;
+    settle(await api.listIsos(drive.id), `Prepared: UEFI${bios ? ' and BIOS' : ''} computers show a menu of the ISO files.${warnings.length ? ` Note: ${warnings.join('; ')}` : ''}`);
+  };
+
+  return (
+    <section className="action" aria-labelledby="multi-iso-title">
+      <h4 id="multi-iso-title" className="action-title">Multi-ISO key</h4>
+      <p className="muted">Boots several ISO files from one key through a GRUB menu. Drop ISO files anywhere on this key’s view.</p>
+      {error && <NoticeBanner notice={{ kind: 'error', error }} onDismiss={() => setError(null)} />}
+      {done && (
+        <div className="result" role="status">
+          <p className="notice-title">{done}</p>
+        </div>
+      )}
+      {job !== null && <JobProgress progress={progress} label={busy ?? 'Adding ISO files'} />}
+      {busy !== null && job === null && (
+        <p role="status" className="muted">
+          {busy}
+        </p>
+      )}
+      {library === null && busy === null && !error && <p className="muted">Reading the key…</p>}
+      {library && !library.prepared && (
+        <p>
+          <button type="button" className="primary" disabled={busy !== null} onClick={() => void prepare()}>
+            Prepare as a multi-ISO key (keeps your files)
+          </button>
+        </p>
+      )}
+      {library?.prepared && (
+        <>
+          <FilePicker label="Choose ISO files…" accept=".iso,.img" multiple disabled={busy !== null} onFiles={(f) => void add(f)}>
+            <p>Drop ISO files here or anywhere on this key, or choose them.</p>
+          </FilePicker>
+          {library.isos.length === 0 ? (
+            <p>The library is empty.</p>
+          ) : (
+            <table className="partitions iso-library" aria-label="ISO library">
+              <thead>
+                <tr>
+                  <th scope="col">ISO</th>
+                  <th scope="col">Family</th>
+                  <th scope="col">Size</th>
+                  <th scope="col">Verified</th>
+                  <th scope="col">
+                    <span className="visually-hidden">Actions</span>
+                  </th>
+                </tr>
+              </thead>
+              <tbody>
+                {library.isos.map((iso) => (
+                  <tr key={iso.name}>
+                    <td className="file-name">{iso.name}</td>
+                    <td>{iso.family}</td>
+                    <td>{formatBytes(iso.size)}</td>
+                    <td>{iso.verified ? 'yes — matches its SHA-256' : 'NO — copy it again'}</td>
+                    <td>
+                      <button
+                        type="button"
+                        className="secondary"
+                        disabled={busy !== null}
+                        aria-label={`Remove ${iso.name}`}
+                        onClick={() => void act(`Removing ${iso.name}`, () => api.removeIsos(drive.id, [iso.name]), `Removed ${iso.name}.`)}
+                      >
+                        Remove
+                      </button>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          <form
+            className="erase-form"
+            onSubmit={(event) => {
+              event.preventDefault();
+              const seconds = Number(timeout);
+              void act('Saving the menu', () => api.setIsoMenu(drive.id, { timeoutSeconds: seconds }), `The menu now waits ${seconds < 0 ? 'until you choose' : `${seconds} s`}.`);
+            }}
+          >
+            <label htmlFor={timeoutId}>Menu timeout (seconds, -1 waits)</label>
+            <input id={timeoutId} type="number" min={-1} max={3600} step={1} value={timeout} onChange={(e) => setTimeoutValue(e.target.value)} disabled={busy !== null} />
+            <button type="submit" className="secondary" disabled={busy !== null || !/^-?\d+$/.test(timeout)}>
+              Save menu
+            </button>
+          </form>
+        </>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,276 @@
+/**
+ * Copy-EFI and the multi-ISO key through the UI, in Debian's Chromium over the web test host, writing to a real
+ * folder: the key is a temporary directory pre-filled with user files and listed by the in-memory DiskProvider as
+ * the mounted FAT partition of a USB key (no kernel here mounts FAT for a browser test; key-target resolves a
+ * mounted folder without udisks). The services, their host adapters (durable writer, GRUB builder, image files),
+ * the dispatcher, the WebSocket host and the React UI are real. The same services on a real FAT key under a real
+ * kernel are proven by the UML tests of copy-efi and multiboot.
+ *
+ * GRUB's BIOS boot code goes to a real key's device through the privileged helper; the key's device here is the
+ * fake provider's, so the test's runner records that request (identity included) instead: the helper itself is
+ * proven on a scsi_debug key in the UML tests.
+ *
+ * Dropped files: the page cannot know a dropped file's path, so the host is started with a drop folder holding
+ * the fixtures under their names, and the test drops File objects of those names (real `drop` events).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { JobProgressDto } from '../../preload/contract.js';
+import type { HelperRequest } from '../../main/ports/privileged-runner.js';
+import { ApiDispatcher } from '../../main/ipc/api-dispatcher.js';
+import { hostKeyServices } from '../../main/ipc/host-services.js';
+import { DriveService } from '../../main/services/drives.js';
+import { startWebHost, type WebHost } from '../../main/web/web-host.js';
+import { ERROR_TEXT } from '../../renderer/error-text.js';
+import { fixture } from '../fixtures/index.js';
+import { MemoryDiskProvider } from '../harness/memory-disk-provider.js';
+import { tierSuite } from '../harness/tier.js';
+
+const root = join(import.meta.dirname, '..', '..');
+const screens = join(root, 'test-artifacts', 'screens');
+const GB = 1e9;
+const MB = 1e6;
+
+/** path → SHA-256 of every file, and every directory as path → 'dir': the whole visible state of a folder. */
+function treeState(dir: string): Map<string, string> {
+  const state = new Map<string, string>();
+  const walk = (at: string) => {
+    for (const entry of readdirSync(at, { withFileTypes: true })) {
+      const path = join(at, entry.name);
+      if (entry.isDirectory()) {
+        state.set(relative(dir, path), 'dir');
+        walk(path);
+      } else state.set(relative(dir, path), sha256(readFileSync(path)));
+    }
+  };
+  walk(dir);
+  return state;
+}
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+
+/** A key as a user has it: documents, photos, a nested folder, a file in EFI/ of their own. */
+function fillUserFiles(dir: string, seed: number): void {
+  let x = seed;
+  const bytes = (n: number) => Uint8Array.from({ length: n }, () => ((x = (x * 1103515245 + 12345) >>> 0) >>> 24));
+  mkdirSync(join(dir, 'Documents', 'Taxes 2025'), { recursive: true });
+  mkdirSync(join(dir, 'Photos'), { recursive: true });
+  mkdirSync(join(dir, 'EFI', 'Tools'), { recursive: true });
+  writeFileSync(join(dir, 'README.txt'), 'my key\n');
+  writeFileSync(join(dir, 'Documents', 'notes.odt'), bytes(70_000));
+  writeFileSync(join(dir, 'Documents', 'Taxes 2025', 'return.pdf'), bytes(250_000));
+  writeFileSync(join(dir, 'Photos', 'IMG_0001.JPG'), bytes(1_300_000));
+  writeFileSync(join(dir, 'EFI', 'Tools', 'shell.efi'), bytes(9_000));
+}
+
+tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder key', () => {
+  let work: string;
+  let keyDir: string;
+  let tinyDir: string;
+  let disks: MemoryDiskProvider;
+  let host: WebHost;
+  let context: BrowserContext;
+  let page: Page;
+  const progress: JobProgressDto[] = [];
+  const helperRequests: HelperRequest[] = [];
+  let memtestUsb: string;
+  let installerIso: string;
+  let memtestIso: string;
+
+  const shot = async (name: string) => {
+    for (const colorScheme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme });
+      await page.screenshot({ path: join(screens, `${name}-${colorScheme}.png`), fullPage: true });
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
+  };
+
+  const axe = async (screen: string) => {
+    const source = readFileSync(join(root, 'node_modules/axe-core/axe.min.js'), 'utf8');
+    for (const colorScheme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme });
+      const violations = await page.evaluate(async (code) => {
+        (0, eval)(code); // through DevTools: the page's CSP refuses injected <script> tags
+        const axe = (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
+        return (await axe.run()).violations
+          .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+          .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+      }, source);
+      assert.deepEqual(violations, [], `axe on ${screen} (${colorScheme})`);
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
+  };
+
+  /** Real drag-and-drop events carrying File objects of these names onto the element. */
+  const drop = (selector: string, names: string[]) =>
+    page.locator(selector).first().evaluate((element, fileNames) => {
+      const data = new DataTransfer();
+      for (const name of fileNames) data.items.add(new File([new Uint8Array(16)], name, { type: 'application/octet-stream' }));
+      for (const type of ['dragenter', 'dragover', 'drop']) {
+        element.dispatchEvent(new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true }));
+      }
+    }, names);
+
+  const selectKey = async (model: string) => {
+    await page.getByRole('button', { name: new RegExp(model) }).click();
+    await page.getByRole('heading', { name: `Bootkey Test ${model}` }).waitFor();
+  };
+
+  before(async () => {
+    execFileSync(process.execPath, [join(root, 'resources/build/build.mjs')], { cwd: root, stdio: 'inherit' });
+    mkdirSync(screens, { recursive: true });
+    [memtestUsb, installerIso, memtestIso] = await Promise.all([fixture('memtest-usb-img'), fixture('installer-iso'), fixture('memtest-iso')]);
+    work = mkdtempSync(join(tmpdir(), 'bootkey-key-actions-'));
+    keyDir = join(work, 'key');
+    tinyDir = join(work, 'tiny');
+    const dropDir = join(work, 'drop');
+    for (const dir of [keyDir, tinyDir, dropDir]) mkdirSync(dir);
+    fillUserFiles(keyDir, 1);
+    fillUserFiles(tinyDir, 2);
+    symlinkSync(memtestUsb, join(dropDir, 'memtest86-usb.img'));
+    symlinkSync(installerIso, join(dropDir, 'debian-installer.iso'));
+    symlinkSync(memtestIso, join(dropDir, 'memtest86plus.iso'));
+    disks = new MemoryDiskProvider([
+      { name: 'sdb', vendor: 'Bootkey Test', model: 'Roomy', serial: 'R1', size: 4 * GB, table: 'dos',
+        partitions: [{ size: 2 * GB, fsType: 'vfat', label: 'MYKEY', mountPoint: keyDir, used: 20 * MB }] },
+      { name: 'sdc', vendor: 'Bootkey Test', model: 'Full', serial: 'F1', size: 128 * MB, table: 'dos',
+        partitions: [{ size: 64 * MB, fsType: 'vfat', label: 'FULL', mountPoint: tinyDir, used: 64 * MB - 300_000 }] },
+    ]);
+    const drives = new DriveService(disks);
+    const dispatcher = new ApiDispatcher({ version: 'test', host: 'web', disks, drives, ...hostKeyServices(disks, drives, {
+      run: async (request) => {
+        helperRequests.push(request);
+        return [];
+      },
+    }), dropFolder: dropDir });
+    dispatcher.subscribe((event, payload) => {
+      if (event === 'jobProgress') progress.push(payload as JobProgressDto);
+    });
+    host = await startWebHost({ dispatcher, rendererDir: join(root, 'dist/renderer') });
+    context = await chromium.launchPersistentContext(join(work, 'profile'), {
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
+      viewport: { width: 1100, height: 800 },
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    await page.goto(host.url);
+  });
+
+  after(async () => {
+    await context?.close();
+    await host?.close();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  test('copy-EFI from a dropped disk image: plan, confirm, verified result; undo restores the exact file set', async () => {
+    const before = treeState(keyDir);
+    await selectKey('Roomy');
+    const panel = page.getByRole('region', { name: /Make bootable from an ISO or image/ });
+    await drop('section:has(#copy-efi-title) .drop-zone', ['memtest86-usb.img']);
+    const confirm = panel.getByRole('button', { name: /^Copy \d+ files$/ });
+    await confirm.waitFor();
+    const planText = (await panel.textContent()) ?? '';
+    assert.match(planText, /memtest86-usb\.img \(gpt, memtest/);
+    await panel.getByText('Files it will write').click();
+    assert.ok(await panel.getByText('/EFI/BOOT/BOOTX64.EFI').isVisible());
+    assert.deepEqual(treeState(keyDir), before, 'the plan wrote nothing');
+    await shot('copy-efi-plan');
+    await axe('copy-EFI plan');
+
+    await confirm.click();
+    await panel.getByText(/^Done: the key now starts memtest86-usb\.img/).waitFor({ timeout: 60_000 });
+    const verified = /Verified: (\d+) files/.exec((await panel.textContent()) ?? '');
+    assert.ok(verified, 'result says what was verified');
+    // every file of the user's is byte-identical; BOOTX64.EFI equals the image's, as mtools reads it
+    const afterCopy = treeState(keyDir);
+    for (const [path, hash] of before) assert.equal(afterCopy.get(path), hash, path);
+    const table = JSON.parse(execFileSync('sfdisk', ['--json', memtestUsb], { encoding: 'utf8' })) as { partitiontable: { sectorsize?: number; partitions: { start: number; type: string }[] } };
+    const esp = table.partitiontable.partitions.find((p) => /C12A7328/i.test(p.type))!;
+    const loader = execFileSync('mcopy', ['-n', '-i', `${memtestUsb}@@${esp.start * (table.partitiontable.sectorsize ?? 512)}`, '::/EFI/BOOT/BOOTX64.EFI', '-']);
+    assert.equal(afterCopy.get('EFI/BOOT/BOOTX64.EFI'), sha256(loader));
+    const added = [...afterCopy.keys()].filter((p) => !before.has(p) && afterCopy.get(p) !== 'dir' && !p.startsWith('.bootkey'));
+    assert.equal(added.length, Number(verified[1]));
+    const copyEvents = progress.filter((p) => p.phase === 'Copying UEFI boot files');
+    assert.ok(copyEvents.length > 0, 'progress events');
+    assert.equal(copyEvents.at(-1)!.bytesDone, copyEvents.at(-1)!.bytesTotal);
+    assert.ok(copyEvents.every((p, i) => i === 0 || p.bytesDone >= copyEvents[i - 1]!.bytesDone));
+    await shot('copy-efi-done');
+    await axe('copy-EFI result');
+
+    await panel.getByRole('button', { name: 'Undo: remove the boot files Bootkey added' }).click();
+    await panel.getByText(/^Undone: removed \d+ files/).waitFor();
+    assert.deepEqual(treeState(keyDir), before, 'undo gives back exactly the key as it was');
+    await shot('copy-efi-undone');
+  });
+
+  test('an image that does not fit: the plan shows the mapped message, offers no copy, writes nothing', async () => {
+    const before = treeState(tinyDir);
+    await selectKey('Full');
+    const panel = page.getByRole('region', { name: /Make bootable from an ISO or image/ });
+    // the keyboard-operable chooser (the host maps the chosen name to its drop folder)
+    await panel.getByLabel('Choose an image…').setInputFiles({ name: 'memtest86-usb.img', mimeType: 'application/octet-stream', buffer: Buffer.alloc(16) });
+    const alert = panel.getByRole('alert');
+    await alert.waitFor({ timeout: 30_000 });
+    const text = (await alert.textContent()) ?? '';
+    assert.ok(text.includes(ERROR_TEXT.NOT_ENOUGH_SPACE.title), text);
+    assert.ok(text.includes(ERROR_TEXT.NOT_ENOUGH_SPACE.next), text);
+    assert.equal(await panel.getByRole('button', { name: /^Copy \d+ files$/ }).isDisabled(), true);
+    assert.deepEqual(treeState(tinyDir), before);
+    await shot('copy-efi-no-space');
+    await axe('copy-EFI refused');
+    await panel.getByRole('button', { name: 'Cancel' }).click();
+  });
+
+  test('multi-ISO: prepare keeps the files; two ISOs dropped on the key view reach a verified library; remove', async () => {
+    const before = treeState(keyDir);
+    await selectKey('Roomy');
+    const panel = page.getByRole('region', { name: 'Multi-ISO key' });
+    await panel.getByRole('button', { name: 'Prepare as a multi-ISO key (keeps your files)' }).click();
+    await panel.getByText(/^Prepared: UEFI|went wrong|not found|missing/i).first().waitFor({ timeout: 120_000 });
+    assert.match((await panel.textContent()) ?? '', /Prepared: UEFI and BIOS/);
+    const sdb = disks.snapshot().drives.find((d) => d.disk.device === '/dev/sdb')!;
+    assert.deepEqual(helperRequests, [{ verb: 'install-grub-bios', target: { device: '/dev/sdb', serial: sdb.serial, size: sdb.size }, mountPoint: keyDir }]);
+    for (const [path, hash] of before) assert.equal(treeState(keyDir).get(path), hash, path);
+    assert.ok(treeState(keyDir).get('EFI/BOOT/BOOTX64.EFI'), 'GRUB for UEFI beside the user files');
+    progress.length = 0;
+    await drop('article.key-view h2', ['debian-installer.iso', 'memtest86plus.iso']);
+    const rows = panel.locator('table.iso-library tbody tr');
+    await panel.getByText(/^Added debian-installer\.iso and memtest86plus\.iso/).waitFor({ timeout: 180_000 });
+    const listed = await rows.allTextContents();
+    assert.equal(listed.length, 2, listed.join('\n'));
+    for (const row of listed) assert.match(row, /yes — matches its SHA-256/);
+    // independent check of each copy against the fixture it came from
+    for (const [name, source] of [['debian-installer.iso', installerIso], ['memtest86plus.iso', memtestIso]] as const) {
+      const hash = sha256(readFileSync(source));
+      assert.equal(sha256(readFileSync(join(keyDir, 'isos', name))), hash, name);
+      assert.equal(readFileSync(join(keyDir, 'isos', `${name}.sha256`), 'utf8'), `${hash}  ${name}\n`);
+      const events = progress.filter((p) => p.file === name);
+      assert.ok(events.length > 0, `progress for ${name}`);
+      assert.equal(events.at(-1)!.bytesDone, readFileSync(source).length);
+    }
+    const after = treeState(keyDir);
+    for (const [path, hash] of before) assert.equal(after.get(path), hash, path);
+    await shot('multi-iso-library');
+    await axe('multi-ISO library');
+
+    await panel.getByRole('button', { name: 'Remove memtest86plus.iso' }).click();
+    await panel.getByText('Removed memtest86plus.iso.').waitFor();
+    assert.equal(await rows.count(), 1);
+    assert.deepEqual(readdirSync(join(keyDir, 'isos')).filter((n) => n.startsWith('memtest')), []);
+  });
+
+  test('the new screens at 200% zoom: nothing scrolls sideways', async () => {
+    await page.setViewportSize({ width: 550, height: 400 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 0, `${overflow}px sideways`);
+    await shot('multi-iso-zoom200');
+    await page.setViewportSize({ width: 1100, height: 800 });
+  });
+});
