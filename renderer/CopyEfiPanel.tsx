@@ -17,6 +17,8 @@ type Step =
   | { kind: 'done'; result: CopyEfiResultDto }
   | { kind: 'undone'; undo: UndoEfiDto };
 
+const files = (n: number) => `${n} ${n === 1 ? 'file' : 'files'}`;
+
 const ACTION_WORDS = { add: 'new', 'overwrite-own': 'replaces an earlier Bootkey copy', 'replace-user': 'your file moves to /.bootkey/backup' };
 
 /** Copy-EFI on one key: choose an image → its plan → confirm → progress → what was verified; and undo. */
@@ -98,7 +100,7 @@ export function CopyEfiPanel({ drive }: { drive: DriveDto }) {
             Done: the key now starts {step.result.plan.source.slice(step.result.plan.source.lastIndexOf('/') + 1)} on UEFI computers.
           </p>
           <p>
-            Verified: {step.result.verifiedFiles} files, {formatBytes(step.result.verifiedBytes)} — each flushed to the key, read back and
+            Verified: {files(step.result.verifiedFiles)}, {formatBytes(step.result.verifiedBytes)} — each flushed to the key, read back and
             compared with its SHA-256. Your own files were not touched.
           </p>
         </div>
@@ -106,7 +108,7 @@ export function CopyEfiPanel({ drive }: { drive: DriveDto }) {
       {step.kind === 'undone' && (
         <div className="result" role="status">
           <p className="notice-title">
-            Undone: removed {step.undo.removed.length} files Bootkey added{step.undo.restored.length ? `, restored ${step.undo.restored.length} of yours` : ''}.
+            Undone: removed {files(step.undo.removed.length)} Bootkey added{step.undo.restored.length ? `, restored ${step.undo.restored.length} of yours` : ''}.
           </p>
           {step.undo.kept.length > 0 && <p>Kept because they changed since: {step.undo.kept.join(', ')}</p>}
         </div>
@@ -137,7 +139,7 @@ function PlanView({ step, onReplace, onCancel, onConfirm }: PlanProps) {
         {image.name} ({image.format}, {image.family}, {formatBytes(image.size)})
       </p>
       <p>
-        Boot files from {plan.loaderSource}: {plan.files.length} files, {formatBytes(plan.bytes)}. The key needs {formatBytes(plan.requiredBytes)} free and
+        Boot files from {plan.loaderSource}: {files(plan.files.length)}, {formatBytes(plan.bytes)}. The key needs {formatBytes(plan.requiredBytes)} free and
         has {formatBytes(plan.freeBytes)}.
       </p>
       {plan.problems.map((p) => (
@@ -174,9 +176,11 @@ function PlanView({ step, onReplace, onCancel, onConfirm }: PlanProps) {
         <button type="button" className="secondary" onClick={onCancel}>
           Cancel
         </button>
-        <button type="button" className="primary" disabled={plan.problems.length > 0} onClick={onConfirm}>
-          Copy {plan.files.length} files
-        </button>
+        {plan.problems.length === 0 && (
+          <button type="button" className="primary" onClick={onConfirm}>
+            Copy {files(plan.files.length)}
+          </button>
+        )}
       </div>
     </div>
   );

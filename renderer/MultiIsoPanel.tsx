@@ -137,8 +137,8 @@ export function MultiIsoPanel({ drive, dropped }: Props) {
                   <tr key={iso.name}>
                     <td className="file-name">{iso.name}</td>
                     <td>{iso.family}</td>
-                    <td>{formatBytes(iso.size)}</td>
-                    <td>{iso.verified ? 'yes — matches its SHA-256' : 'NO — copy it again'}</td>
+                    <td className="nowrap">{formatBytes(iso.size)}</td>
+                    <td>{iso.verified ? 'yes (SHA-256 matches)' : 'NO — copy it again'}</td>
                     <td>
                       <button
                         type="button"

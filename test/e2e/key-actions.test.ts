@@ -174,7 +174,7 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
     await selectKey('Roomy');
     const panel = page.getByRole('region', { name: /Make bootable from an ISO or image/ });
     await drop('section:has(#copy-efi-title) .drop-zone', ['memtest86-usb.img']);
-    const confirm = panel.getByRole('button', { name: /^Copy \d+ files$/ });
+    const confirm = panel.getByRole('button', { name: /^Copy \d+ files?$/ });
     await confirm.waitFor();
     const planText = (await panel.textContent()) ?? '';
     assert.match(planText, /memtest86-usb\.img \(gpt, memtest/);
@@ -186,7 +186,7 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
 
     await confirm.click();
     await panel.getByText(/^Done: the key now starts memtest86-usb\.img/).waitFor({ timeout: 60_000 });
-    const verified = /Verified: (\d+) files/.exec((await panel.textContent()) ?? '');
+    const verified = /Verified: (\d+) files?/.exec((await panel.textContent()) ?? '');
     assert.ok(verified, 'result says what was verified');
     // every file of the user's is byte-identical; BOOTX64.EFI equals the image's, as mtools reads it
     const afterCopy = treeState(keyDir);
@@ -205,7 +205,7 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
     await axe('copy-EFI result');
 
     await panel.getByRole('button', { name: 'Undo: remove the boot files Bootkey added' }).click();
-    await panel.getByText(/^Undone: removed \d+ files/).waitFor();
+    await panel.getByText(/^Undone: removed \d+ files?/).waitFor();
     assert.deepEqual(treeState(keyDir), before, 'undo gives back exactly the key as it was');
     await shot('copy-efi-undone');
   });
@@ -221,7 +221,7 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
     const text = (await alert.textContent()) ?? '';
     assert.ok(text.includes(ERROR_TEXT.NOT_ENOUGH_SPACE.title), text);
     assert.ok(text.includes(ERROR_TEXT.NOT_ENOUGH_SPACE.next), text);
-    assert.equal(await panel.getByRole('button', { name: /^Copy \d+ files$/ }).isDisabled(), true);
+    assert.equal(await panel.getByRole('button', { name: /^Copy \d+ files?$/ }).count(), 0, 'no way to start a copy that cannot fit');
     assert.deepEqual(treeState(tinyDir), before);
     await shot('copy-efi-no-space');
     await axe('copy-EFI refused');
@@ -245,7 +245,7 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
     await panel.getByText(/^Added debian-installer\.iso and memtest86plus\.iso/).waitFor({ timeout: 180_000 });
     const listed = await rows.allTextContents();
     assert.equal(listed.length, 2, listed.join('\n'));
-    for (const row of listed) assert.match(row, /yes — matches its SHA-256/);
+    for (const row of listed) assert.match(row, /yes \(SHA-256 matches\)/);
     // independent check of each copy against the fixture it came from
     for (const [name, source] of [['debian-installer.iso', installerIso], ['memtest86plus.iso', memtestIso]] as const) {
       const hash = sha256(readFileSync(source));
