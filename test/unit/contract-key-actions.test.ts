@@ -1,0 +1,118 @@
+/**
+ * The dispatcher's key actions, one module at a time: which key folder a drive id resolves to, the web host's
+ * dropped-file folder, and progress events (rate, time left, throttling) from a stand-in service.
+ * The real services behind them run in the browser tier (test/e2e/key-actions.test.ts) and the UML tier.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { ApiDispatcher } from '../../main/ipc/api-dispatcher.js';
+import type { CopyEfiEvent, CopyEfiRequest, CopyEfiResult, CopyEfiService } from '../../main/services/copy-efi.js';
+import { DriveService } from '../../main/services/drives.js';
+import type { ImageService } from '../../main/services/images.js';
+import type { JobProgressDto } from '../../preload/contract.js';
+import { MemoryDiskProvider, type FakeDriveSpec } from '../harness/memory-disk-provider.js';
+
+const MB = 1e6;
+const key: FakeDriveSpec = {
+  name: 'sdb', vendor: 'V', model: 'Key', serial: 'S1', size: 16e9, table: 'dos',
+  partitions: [{ size: 100 * MB, fsType: 'ext4' }, { size: 8e9, fsType: 'vfat', mountPoint: '/media/u/KEY' }],
+};
+const unmounted: FakeDriveSpec = { name: 'sdc', serial: 'S2', size: 8e9, table: 'dos', partitions: [{ size: 4e9, fsType: 'vfat' }] };
+const internal: FakeDriveSpec = { name: 'sda', serial: 'S3', size: 500e9, removable: false, bus: '', hintSystem: true, table: 'gpt',
+  partitions: [{ size: 1e9, fsType: 'vfat', mountPoint: '/boot/efi' }] };
+
+/** A stand-in copy-EFI service: records the target it was given and reports the progress it is told to. */
+function copyEfiStub(targets: string[], events: CopyEfiEvent[] = []): CopyEfiService {
+  const result = { plan: { files: [{ to: '/EFI/BOOT/BOOTX64.EFI', size: 10 * MB, action: 'add' }], bytes: 10 * MB, requiredBytes: 11 * MB,
+    freeBytes: 1e9, conflicts: [], problems: [] }, selection: { files: [], loaderSource: 'the ISO tree', warnings: [] },
+  target: { root: '/media/u/KEY', device: '/dev/sdb2', fsType: 'vfat', uuid: null, freeBytes: 1e9 }, written: true, operation: 'op-1' };
+  return {
+    copy: async (request: CopyEfiRequest, onEvent: (event: CopyEfiEvent) => void) => {
+      targets.push(request.target);
+      for (const event of events) onEvent(event);
+      return result as unknown as CopyEfiResult;
+    },
+    undo: async (target: string) => {
+      targets.push(target);
+      return { removed: [], restored: [], kept: [], operations: 1 };
+    },
+  } as unknown as CopyEfiService;
+}
+
+const images = { inspect: async () => { throw new Error('not used'); } } as unknown as ImageService;
+
+test('a drive id resolves to its mounted FAT filesystem, else that partition; refused drives get the policy’s words', async () => {
+  const disks = new MemoryDiskProvider([key, unmounted, internal]);
+  const targets: string[] = [];
+  const dispatcher = new ApiDispatcher({ version: 't', host: 'web', disks, drives: new DriveService(disks), images, copyEfi: copyEfiStub(targets) });
+  const [sdb, sdc, sda] = disks.snapshot().drives;
+  assert.ok((await dispatcher.call('undoEfi', [sdb!.id])).ok);
+  assert.ok((await dispatcher.call('undoEfi', [sdc!.id])).ok);
+  assert.deepEqual(targets, ['/media/u/KEY', '/dev/sdc1']);
+  const refused = await dispatcher.call('undoEfi', [sda!.id]);
+  assert.equal(!refused.ok && refused.error.code, 'TARGET_REFUSED');
+  assert.equal(targets.length, 2, 'the service never saw the refused drive');
+  const info = await dispatcher.call('getAppInfo', []);
+  assert.deepEqual(info.ok && (info.value as { features: unknown }).features, { copyEfi: true, multiIso: false, persistence: false });
+  const missing = await dispatcher.call('listIsos', [sdb!.id]);
+  assert.equal(!missing.ok && missing.error.code, 'INVALID_ARGUMENT');
+});
+
+test('progress events: the job id, rate and time left from durable bytes, at most every 100 ms but always the last', async () => {
+  const disks = new MemoryDiskProvider([key]);
+  const total = 10 * MB;
+  const at = (bytesDone: number): CopyEfiEvent => ({ event: 'progress', phase: 'copy', bytesDone, bytesTotal: total, path: '/EFI/BOOT/BOOTX64.EFI' });
+  const times = [1000, 1500, 1550, 2000, 2010];
+  let clock = 0;
+  const observed: string[] = [];
+  const dispatcher = new ApiDispatcher({
+    version: 't', host: 'web', disks, drives: new DriveService(disks), images,
+    copyEfi: copyEfiStub([], [at(2 * MB), at(3 * MB), at(6 * MB), at(total)]),
+    now: () => times[clock++] ?? 9999,
+    jobs: { started: (title) => observed.push(`started ${title}`), finished: (title, outcome) => observed.push(`${outcome} ${title}`) },
+  });
+  const events: JobProgressDto[] = [];
+  dispatcher.subscribe((event, payload) => {
+    if (event === 'jobProgress') events.push(payload as JobProgressDto);
+  });
+  const [sdb] = disks.snapshot().drives;
+  const result = await dispatcher.call('copyEfi', [{ driveId: sdb!.id, source: '/var/tmp/x.iso', replace: false, jobId: 'job-7' }]);
+  assert.ok(result.ok);
+  assert.deepEqual(events.map((e) => [e.jobId, e.bytesDone, e.rate, e.etaSeconds]), [
+    ['job-7', 2 * MB, 4 * MB, 2], // 2 MB in 0.5 s: 4 MB/s, 8 MB left
+    ['job-7', 6 * MB, 6 * MB, 1], // 3 MB at 1.55 s came 50 ms after: dropped
+    ['job-7', total, Math.round(total / 1.01), 0],
+  ]);
+  assert.deepEqual(observed, ['started Making x.iso bootable', 'done Making x.iso bootable']);
+  assert.deepEqual(result.value, {
+    plan: { source: '/var/tmp/x.iso', targetRoot: '/media/u/KEY', targetFsType: 'vfat', loaderSource: 'the ISO tree',
+      files: [{ path: '/EFI/BOOT/BOOTX64.EFI', size: total, action: 'add' }], bytes: total, requiredBytes: 11 * MB, freeBytes: 1e9,
+      conflicts: [], problems: [], warnings: [] },
+    operation: 'op-1', verifiedFiles: 1, verifiedBytes: total,
+  });
+});
+
+test('dropped files: names map into the web host’s one folder only; the desktop app has no such folder', async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'bootkey-drop-'));
+  try {
+    writeFileSync(join(folder, 'a.iso'), 'x');
+    mkdirSync(join(folder, 'sub.iso'));
+    const disks = new MemoryDiskProvider([]);
+    const web = new ApiDispatcher({ version: 't', host: 'web', disks, drives: new DriveService(disks), dropFolder: folder });
+    assert.deepEqual(await web.call('droppedFilePaths', [['a.iso']]), { ok: true, value: [join(folder, 'a.iso')] });
+    for (const name of ['b.iso', 'sub.iso']) {
+      const result = await web.call('droppedFilePaths', [[name]]);
+      assert.equal(!result.ok && result.error.code, 'NOT_FOUND', name);
+    }
+    const escape = await web.call('droppedFilePaths', [['../etc/passwd']]);
+    assert.equal(!escape.ok && escape.error.code, 'INVALID_ARGUMENT');
+    const desktop = new ApiDispatcher({ version: 't', host: 'electron', disks, drives: new DriveService(disks) });
+    const refused = await desktop.call('droppedFilePaths', [['a.iso']]);
+    assert.equal(!refused.ok && refused.error.code, 'INVALID_ARGUMENT');
+  } finally {
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
