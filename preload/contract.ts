@@ -158,6 +158,8 @@ export interface IsoDto {
   /** Its SHA-256 was recorded after the copy was read back, and the file still matches it. */
   verified: boolean;
   inMenu: boolean;
+  /** Its title in the boot menu. */
+  title: string;
 }
 
 export interface IsoLibraryDto {
@@ -186,7 +188,10 @@ export interface IsoMenuChanges {
   titles?: Record<string, string>;
 }
 
-/** Progress of a long job: durable bytes (flushed to the key), never bytes only cached. */
+/**
+ * Progress of a long job: durable bytes (flushed to the key), never bytes only cached. Copy-EFI counts the bytes
+ * of the whole job; adding ISOs counts the bytes of the file being copied.
+ */
 export interface JobProgressDto {
   jobId: string;
   phase: string;
@@ -194,8 +199,9 @@ export interface JobProgressDto {
   file: string;
   bytesDone: number;
   bytesTotal: number;
-  /** Bytes per second since the job started. */
+  /** Bytes per second since the job (or, when bytes count per file, the file) started; 0 while unknown. */
   rate: number;
+  /** Seconds left at that rate; 0 while the rate is unknown. */
   etaSeconds: number;
 }
 

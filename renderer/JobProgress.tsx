@@ -16,10 +16,14 @@ export function JobProgress({ progress, label }: { progress: JobProgressDto | nu
       <progress max={100} value={percent} aria-label={`${label}: ${percent}%`} />
       {progress && (
         <p className="muted">
-          {percent}% · {formatBytes(progress.bytesDone)} of {formatBytes(progress.bytesTotal)} on the key · {formatBytes(progress.rate)}/s ·{' '}
-          {duration(progress.etaSeconds)} left
-          <br />
-          <span className="file-name">{progress.file}</span>
+          {percent}% · {formatBytes(progress.bytesDone)} of {formatBytes(progress.bytesTotal)} on the key ·{' '}
+          {progress.rate > 0 ? `${formatBytes(progress.rate)}/s · ${duration(progress.etaSeconds)} left` : 'measuring the speed…'}
+          {!progress.phase.includes(progress.file) && (
+            <>
+              <br />
+              <span className="file-name">{progress.file}</span>
+            </>
+          )}
         </p>
       )}
     </div>

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useId, useState } from 'react';
-import type { ApiError, ApiResult, DriveDto, IsoLibraryDto, JobProgressDto } from '../preload/contract.js';
+import type { ApiError, ApiResult, DriveDto, IsoLibraryDto, IsoMenuChanges, JobProgressDto } from '../preload/contract.js';
 import { formatBytes } from '../preload/byte-size.js';
 import { api, filePaths, newJobId } from './api.js';
 import { FilePicker } from './FilePicker.js';
@@ -25,8 +25,6 @@ export function MultiIsoPanel({ drive, dropped }: Props) {
   const [job, setJob] = useState<string | null>(null);
   const [progress, setProgress] = useState<JobProgressDto | null>(null);
   const [done, setDone] = useState<string | null>(null);
-  const [timeout, setTimeoutValue] = useState('10');
-  const timeoutId = useId();
 
   const settle = useCallback((result: ApiResult<IsoLibraryDto>, text?: string) => {
     setBusy(null);
@@ -155,22 +153,66 @@ export function MultiIsoPanel({ drive, dropped }: Props) {
               </tbody>
             </table>
           )}
-          <form
-            className="erase-form"
-            onSubmit={(event) => {
-              event.preventDefault();
-              const seconds = Number(timeout);
-              void act('Saving the menu', () => api.setIsoMenu(drive.id, { timeoutSeconds: seconds }), `The menu now waits ${seconds < 0 ? 'until you choose' : `${seconds} s`}.`);
-            }}
-          >
-            <label htmlFor={timeoutId}>Menu timeout (seconds, -1 waits)</label>
-            <input id={timeoutId} type="number" min={-1} max={3600} step={1} value={timeout} onChange={(e) => setTimeoutValue(e.target.value)} disabled={busy !== null} />
-            <button type="submit" className="secondary" disabled={busy !== null || !/^-?\d+$/.test(timeout)}>
-              Save menu
-            </button>
-          </form>
+          {library.isos.length > 0 && <MenuForm key={library.isos.map((i) => `${i.name}=${i.title}`).join('|')} library={library} busy={busy !== null}
+            onSave={(changes) => void act('Saving the menu', () => api.setIsoMenu(drive.id, changes), 'The boot menu was saved.')} />}
         </>
       )}
     </section>
+  );
+}
+
+/** The boot menu's settings: a title per ISO, the default entry and the timeout (left empty: unchanged). */
+function MenuForm({ library, busy, onSave }: { library: IsoLibraryDto; busy: boolean; onSave(changes: IsoMenuChanges): void }) {
+  const [titles, setTitles] = useState(() => Object.fromEntries(library.isos.map((i) => [i.name, i.title])));
+  const [defaultName, setDefaultName] = useState('');
+  const [timeout, setTimeoutValue] = useState('');
+  const id = useId();
+  const timeoutOk = timeout === '' || (/^-?\d+$/.test(timeout) && Number(timeout) >= -1 && Number(timeout) <= 3600);
+  const titlesOk = Object.values(titles).every((t) => t.trim().length > 0 && t.length <= 200);
+  return (
+    <form
+      className="menu-form"
+      onSubmit={(event) => {
+        event.preventDefault();
+        const changed = Object.fromEntries(library.isos.filter((i) => titles[i.name] !== i.title).map((i) => [i.name, titles[i.name]!.trim()]));
+        onSave({
+          ...(Object.keys(changed).length ? { titles: changed } : {}),
+          ...(defaultName ? { defaultName } : {}),
+          ...(timeout !== '' ? { timeoutSeconds: Number(timeout) } : {}),
+        });
+      }}
+    >
+      <fieldset>
+        <legend>Boot menu</legend>
+        {library.isos.map((iso, index) => (
+          <div className="field" key={iso.name}>
+            <label htmlFor={`${id}-title-${index}`}>
+              Title for <span className="file-name">{iso.name}</span>
+            </label>
+            <input id={`${id}-title-${index}`} value={titles[iso.name] ?? ''} maxLength={200} disabled={busy}
+              aria-invalid={!(titles[iso.name] ?? '').trim()} onChange={(e) => setTitles({ ...titles, [iso.name]: e.target.value })} />
+          </div>
+        ))}
+        <div className="field">
+          <label htmlFor={`${id}-default`}>Starts by default</label>
+          <select id={`${id}-default`} value={defaultName} disabled={busy} onChange={(e) => setDefaultName(e.target.value)}>
+            <option value="">(unchanged)</option>
+            {library.isos.map((iso) => (
+              <option key={iso.name} value={iso.name}>
+                {iso.name}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="field">
+          <label htmlFor={`${id}-timeout`}>Seconds before it starts (-1 waits; empty: unchanged)</label>
+          <input id={`${id}-timeout`} type="number" min={-1} max={3600} step={1} value={timeout} disabled={busy} aria-invalid={!timeoutOk}
+            onChange={(e) => setTimeoutValue(e.target.value)} />
+        </div>
+        <button type="submit" className="secondary" disabled={busy || !timeoutOk || !titlesOk}>
+          Save menu
+        </button>
+      </fieldset>
+    </form>
   );
 }

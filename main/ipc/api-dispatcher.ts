@@ -88,7 +88,7 @@ export class ApiDispatcher {
     const library = async (target: string): Promise<IsoLibraryDto> => {
       try {
         const isos = await multiboot().list(target, { verify: true });
-        return { prepared: true, isos: isos.map(({ name, size, family, boot, verified, inMenu }) => ({ name, size, family, ...boot, verified, inMenu })) };
+        return { prepared: true, isos: isos.map(({ name, size, family, boot, verified, inMenu, title }) => ({ name, size, family, ...boot, verified, inMenu, title })) };
       } catch (error) {
         // the service's word for a key without its settings file (see MultibootService.settingsOf)
         if (error instanceof BootkeyError && error.code === 'NOT_FOUND' && /not a multi-ISO key yet/.test(error.message)) {
@@ -145,7 +145,7 @@ export class ApiDispatcher {
       },
       addIsos: async ({ driveId, files, jobId }) => {
         const target = await this.#keyTarget(driveId);
-        const progress = this.#progress(jobId);
+        const progress = this.#progress(jobId, true);
         await this.#job(`Adding ${files.length} ISO file(s)`, () =>
           multiboot().add(target, files, (p) => progress(p.phase, p.phase.replace(/^copying /, ''), p.done, p.total)));
         return library(target);
@@ -197,13 +197,22 @@ export class ApiDispatcher {
     }
   }
 
-  /** A progress reporter for one job: rate and time left from durable bytes since the job started. */
-  #progress(jobId: string): (phase: string, file: string, done: number, total: number) => void {
+  /**
+   * A progress reporter for one job: rate and time left from durable bytes since the job started, or with
+   * `perFile` (the bytes count one file at a time) since the file started.
+   */
+  #progress(jobId: string, perFile = false): (phase: string, file: string, done: number, total: number) => void {
     const now = this.services.now ?? Date.now;
-    const started = now();
+    let started = now();
     let last = -Infinity;
+    let current: string | undefined;
     return (phase, file, bytesDone, bytesTotal) => {
       const at = now();
+      if (perFile && file !== current) {
+        if (current !== undefined) started = at;
+        current = file;
+        last = -Infinity;
+      }
       if (at - last < PROGRESS_INTERVAL_MS && bytesDone < bytesTotal) return;
       last = at;
       const rate = Math.round(bytesDone / Math.max(0.001, (at - started) / 1000));

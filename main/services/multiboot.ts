@@ -64,6 +64,8 @@ export interface IsoListing {
   /** A `.sha256` was written beside it after the copy was verified; with `verify`, the file still matches it. */
   verified: boolean;
   inMenu: boolean;
+  /** Its title in the menu (the user's, or the one derived from its family and name). */
+  title: string;
 }
 
 export interface MenuChanges {
@@ -286,8 +288,9 @@ export class MultibootService {
           .split(/\s+/)[0] ?? '';
         const verified = /^[0-9a-f]{64}$/.test(recorded) && (!options.verify || (await this.deps.files.sha256(base)) === recorded);
         const inspection = iso.inspection as ImageInspection;
+        const entry = menu.entries.find((e) => e.name === iso.name);
         listings.push({ name: iso.name, size, family: inspection.family, boot: inspection.boot, verified,
-          inMenu: menu.entries.some((e) => e.name === iso.name) });
+          inMenu: entry !== undefined, title: entry?.title ?? iso.name });
       }
       return listings;
     });

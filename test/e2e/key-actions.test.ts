@@ -240,7 +240,16 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
     for (const [path, hash] of before) assert.equal(treeState(keyDir).get(path), hash, path);
     assert.ok(treeState(keyDir).get('EFI/BOOT/BOOTX64.EFI'), 'GRUB for UEFI beside the user files');
     progress.length = 0;
+    // what the progress display showed, whenever it changed
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { progressSeen: string[] }).progressSeen = seen;
+      new MutationObserver(() => {
+        for (const element of Array.from(document.querySelectorAll('.job-progress'))) seen.push(element.textContent ?? '');
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
     await drop('article.key-view h2', ['debian-installer.iso', 'memtest86plus.iso']);
+    await page.locator('.job-progress', { hasText: '%' }).waitFor({ timeout: 30_000 }).then(() => shot('multi-iso-progress'), () => undefined);
     const rows = panel.locator('table.iso-library tbody tr');
     await panel.getByText(/^Added debian-installer\.iso and memtest86plus\.iso/).waitFor({ timeout: 180_000 });
     const listed = await rows.allTextContents();
@@ -255,10 +264,30 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
       assert.ok(events.length > 0, `progress for ${name}`);
       assert.equal(events.at(-1)!.bytesDone, readFileSync(source).length);
     }
+    const seen = await page.evaluate(() => (window as unknown as { progressSeen: string[] }).progressSeen);
+    for (const name of ['debian-installer.iso', 'memtest86plus.iso']) {
+      assert.ok(seen.some((text) => text.includes(`copying ${name}`) && /\d+% · [\d.]+ [kMG]?B of [\d.]+ [kMG]?B on the key · [\d.]+ [kMG]?B\/s · \d+ (s|min|h)\b.* left/.test(text)),
+        `progress shown for ${name}: ${seen.slice(-3).join(' | ')}`);
+    }
     const after = treeState(keyDir);
     for (const [path, hash] of before) assert.equal(after.get(path), hash, path);
     await shot('multi-iso-library');
     await axe('multi-ISO library');
+
+    // menu settings: a title, the default entry and the timeout reach grub.cfg, which GRUB's own checker accepts
+    await panel.getByLabel('Title for debian-installer.iso').fill('My Debian installer');
+    await panel.getByLabel('Starts by default').selectOption('debian-installer.iso');
+    await panel.getByLabel(/^Seconds before it starts/).fill('3');
+    await panel.getByRole('button', { name: 'Save menu' }).click();
+    await panel.getByText('The boot menu was saved.').waitFor();
+    const cfgPath = join(keyDir, 'boot', 'grub', 'grub.cfg');
+    const cfg = readFileSync(cfgPath, 'utf8');
+    const id = /menuentry 'My Debian installer' --id (\S+) \{/.exec(cfg)?.[1];
+    assert.ok(id, cfg);
+    assert.match(cfg, new RegExp(`^set default=${id}$`, 'm'));
+    assert.match(cfg, /^set timeout=3$/m);
+    execFileSync('grub-script-check', [cfgPath]);
+    assert.equal(await panel.getByLabel('Title for debian-installer.iso').inputValue(), 'My Debian installer');
 
     await panel.getByRole('button', { name: 'Remove memtest86plus.iso' }).click();
     await panel.getByText('Removed memtest86plus.iso.').waitFor();

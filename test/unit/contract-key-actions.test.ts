@@ -12,6 +12,7 @@ import { ApiDispatcher } from '../../main/ipc/api-dispatcher.js';
 import type { CopyEfiEvent, CopyEfiRequest, CopyEfiResult, CopyEfiService } from '../../main/services/copy-efi.js';
 import { DriveService } from '../../main/services/drives.js';
 import type { ImageService } from '../../main/services/images.js';
+import type { MultibootService } from '../../main/services/multiboot.js';
 import type { JobProgressDto } from '../../preload/contract.js';
 import { MemoryDiskProvider, type FakeDriveSpec } from '../harness/memory-disk-provider.js';
 
@@ -115,4 +116,31 @@ test('dropped files: names map into the web host’s one folder only; the deskto
   } finally {
     rmSync(folder, { recursive: true, force: true });
   }
+});
+
+test('adding ISOs: progress counts per file, so the rate restarts with each file', async () => {
+  const disks = new MemoryDiskProvider([key]);
+  const times = [0, 0, 1000, 1000, 3000];
+  let clock = 0;
+  const multiboot = {
+    add: async (_target: string, _files: string[], onProgress: (p: { phase: string; done: number; total: number }) => void) => {
+      onProgress({ phase: 'copying a.iso', done: 0, total: 4 * MB });
+      onProgress({ phase: 'copying a.iso', done: 4 * MB, total: 4 * MB });
+      onProgress({ phase: 'copying b.iso', done: 0, total: 2 * MB });
+      onProgress({ phase: 'copying b.iso', done: 2 * MB, total: 2 * MB });
+      return { added: ['a.iso', 'b.iso'], menu: { text: '', entries: [], warnings: [] }, warnings: [] };
+    },
+    list: async () => [],
+  } as unknown as MultibootService;
+  const dispatcher = new ApiDispatcher({ version: 't', host: 'web', disks, drives: new DriveService(disks), images, multiboot, now: () => times[clock++] ?? 9999 });
+  const events: JobProgressDto[] = [];
+  dispatcher.subscribe((event, payload) => {
+    if (event === 'jobProgress') events.push(payload as JobProgressDto);
+  });
+  const [sdb] = disks.snapshot().drives;
+  const result = await dispatcher.call('addIsos', [{ driveId: sdb!.id, files: ['/v/a.iso', '/v/b.iso'], jobId: 'j' }]);
+  assert.deepEqual(result, { ok: true, value: { prepared: true, isos: [] } });
+  assert.deepEqual(events.map((e) => [e.file, e.bytesDone, e.rate]), [
+    ['a.iso', 0, 0], ['a.iso', 4 * MB, 4 * MB], ['b.iso', 0, 0], ['b.iso', 2 * MB, 1 * MB],
+  ]);
 });
