@@ -214,8 +214,16 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
     const before = treeState(tinyDir);
     await selectKey('Full');
     const panel = page.getByRole('region', { name: /Make bootable from an ISO or image/ });
-    // the keyboard-operable chooser (the host maps the chosen name to its drop folder)
-    await panel.getByLabel('Choose an image…').setInputFiles({ name: 'memtest86-usb.img', mimeType: 'application/octet-stream', buffer: Buffer.alloc(16) });
+    // the chooser by keyboard: Tab from the section's first control reaches it, with a visible focus ring, and Space opens it
+    // (the host maps the chosen name to its drop folder)
+    await panel.getByRole('button', { name: 'Undo: remove the boot files Bootkey added' }).focus();
+    await page.keyboard.press('Shift+Tab');
+    assert.equal(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.type), 'file');
+    const ring = await panel.locator('.drop-zone .button').evaluate((label) => getComputedStyle(label).outlineStyle);
+    assert.equal(ring, 'solid');
+    const chooser = page.waitForEvent('filechooser');
+    await page.keyboard.press('Space');
+    await (await chooser).setFiles({ name: 'memtest86-usb.img', mimeType: 'application/octet-stream', buffer: Buffer.alloc(16) });
     const alert = panel.getByRole('alert');
     await alert.waitFor({ timeout: 30_000 });
     const text = (await alert.textContent()) ?? '';
