@@ -11,6 +11,11 @@ import { normalizePath } from './filesystem-tree.js';
 export const MANIFEST_DIR = '/.bootkey';
 export const MANIFEST_PATH = '/.bootkey/manifest.json';
 export const BACKUP_DIR = '/.bootkey/backup';
+/**
+ * A second copy of the manifest as it stood before the running operation's first byte, removed once the
+ * manifest says `complete`: a key pulled while the manifest is replaced still has one of the two whole.
+ */
+export const JOURNAL_PATH = '/.bootkey/journal.json';
 const MANIFEST_VERSION = 1;
 
 export interface ManifestFile {
@@ -52,10 +57,13 @@ export function emptyManifest(): KeyManifest {
   return { version: MANIFEST_VERSION, operations: [] };
 }
 
+/** Ends every temporary name Bootkey writes under: undo recognises leftovers by it. */
+export const TEMPORARY_SUFFIX = '.bootkey-tmp';
+
 /** The temporary name a durable write of `path` uses: hidden, beside it, findable by undo. */
 export function temporaryPathOf(path: string): string {
   const slash = path.lastIndexOf('/');
-  return `${path.slice(0, slash + 1)}.${path.slice(slash + 1)}.bootkey-tmp`;
+  return `${path.slice(0, slash + 1)}.${path.slice(slash + 1)}${TEMPORARY_SUFFIX}`;
 }
 
 /** Case-insensitive key path, as FAT compares names. */
@@ -100,6 +108,32 @@ export function parseManifest(text: string): KeyManifest {
 
 export function serializeManifest(manifest: KeyManifest): Uint8Array {
   return new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`);
+}
+
+/**
+ * What survived on a key: the manifest, else the journal; with both, the journal adds the operation the
+ * manifest does not have yet. Undefined stands for a file that is missing; damage in both is an error.
+ */
+export function survivingManifest(manifest: string | undefined, journal: string | undefined): KeyManifest {
+  const read = (text: string | undefined) => {
+    if (text === undefined) return { manifest: undefined, error: undefined };
+    try {
+      return { manifest: parseManifest(text), error: undefined };
+    } catch (error) {
+      return { manifest: undefined, error };
+    }
+  };
+  const main = read(manifest);
+  const copy = read(journal);
+  if (main.manifest && copy.manifest) {
+    const known = new Set(main.manifest.operations.map((op) => op.id));
+    return { ...main.manifest, operations: [...main.manifest.operations, ...copy.manifest.operations.filter((op) => !known.has(op.id))] };
+  }
+  const survivor = main.manifest ?? copy.manifest;
+  if (survivor) return survivor;
+  if (main.error !== undefined) throw main.error;
+  if (copy.error !== undefined) throw copy.error;
+  return emptyManifest();
 }
 
 /** Key paths (case-folded) of every file some operation added: files Bootkey may overwrite without asking. */

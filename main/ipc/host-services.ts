@@ -27,6 +27,7 @@ export function hostKeyServices(disks: DiskProvider, drives: DriveService, runne
       images: hostImageFiles,
       files: hostKeyFiles,
       writer: hostDurableWriter(),
+      grub: hostGrubBuilder,
       openTarget: (spec, options) => openKeyTarget(spec, { disks, drives, files: hostKeyFiles, sleep: wait }, options),
       newId: () => `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`,
       now: () => new Date(),

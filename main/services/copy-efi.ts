@@ -1,15 +1,16 @@
 import { planCopy, type CopyPlan } from '../core/copy-efi/copy-plan.js';
-import { selectEfiFiles, type EfiSelection } from '../core/copy-efi/efi-files.js';
+import { grubLoaderUnableToReadKey, selectEfiFiles, withOwnGrubLoader, type EfiSelection } from '../core/copy-efi/efi-files.js';
 import { BootkeyError } from '../core/errors.js';
 import type { FileSystemTree } from '../core/filesystem-tree.js';
 import { inspectImage } from '../core/inspect/inspect-image.js';
 import { openImage, selectTree, type TreeSelector } from '../core/inspect/open-image.js';
 import {
-  backupPathOf, emptyManifest, filesAddedByBootkey, keyPathKey, MANIFEST_DIR, MANIFEST_PATH, parseManifest, planUndo,
-  serializeManifest, temporaryPathOf, withOperation, type KeyManifest, type ManifestOperation,
+  backupPathOf, filesAddedByBootkey, JOURNAL_PATH, keyPathKey, MANIFEST_DIR, MANIFEST_PATH, planUndo, serializeManifest,
+  survivingManifest, TEMPORARY_SUFFIX, temporaryPathOf, withOperation, type KeyManifest, type ManifestOperation,
 } from '../core/key-manifest.js';
 import { treeFileChunks } from '../core/tree-file-chunks.js';
 import type { DurableWriter } from '../ports/durable-writer.js';
+import type { GrubBuilder } from '../ports/grub-builder.js';
 import type { ImageFiles } from '../ports/image-files.js';
 import type { KeyFiles } from '../ports/key-files.js';
 import type { KeyTarget, KeyTargetOptions } from './key-target.js';
@@ -20,6 +21,8 @@ export interface CopyEfiDeps {
   images: ImageFiles;
   files: KeyFiles;
   writer: DurableWriter;
+  /** Builds Bootkey's own GRUB when the image's cannot read the key (grub-mkrescue ISOs). */
+  grub: GrubBuilder;
   openTarget: (spec: string, options: KeyTargetOptions) => Promise<KeyTarget>;
   newId: () => string;
   now: () => Date;
@@ -96,7 +99,9 @@ export class CopyEfiService {
           if (!parts.has(key)) parts.set(key, selectTree(image, part));
           return parts.get(key) as Promise<FileSystemTree>;
         };
-        const selection = await selectEfiFiles(inspection, openPart, target.uuid);
+        let selection = await selectEfiFiles(inspection, openPart, target.uuid);
+        const unreadable = await grubLoaderUnableToReadKey(selection, openPart, target.fsType);
+        if (unreadable) selection = withOwnGrubLoader(selection, unreadable, await deps.grub.buildEfiImage(await deps.grub.tools(false)));
         const manifest = await this.readManifest(target);
         const existing = new Map<string, number>();
         for (const file of selection.files) {
@@ -155,6 +160,11 @@ export class CopyEfiService {
         }
       }
       await files.removeFile(target.root + MANIFEST_PATH);
+      await files.removeFile(target.root + JOURNAL_PATH);
+      // Bootkey's own temporaries (of the manifest and journal) by their name.
+      for (const name of await files.names(target.root + MANIFEST_DIR).catch(() => [])) {
+        if (name.endsWith(TEMPORARY_SUFFIX)) await files.removeFile(`${target.root}${MANIFEST_DIR}/${name}`);
+      }
       await files.removeEmptyDirectory(target.root + MANIFEST_DIR);
       return result;
     } finally {
@@ -162,17 +172,24 @@ export class CopyEfiService {
     }
   }
 
+  /** The manifest, or what survived of it and its journal (a key pulled mid-operation). */
   private async readManifest(target: KeyTarget): Promise<KeyManifest> {
-    const bytes = await this.deps.files.readSmallFile(target.root + MANIFEST_PATH, MANIFEST_LIMIT);
-    return bytes ? parseManifest(new TextDecoder().decode(bytes)) : emptyManifest();
+    const text = async (path: string) => {
+      const bytes = await this.deps.files.readSmallFile(target.root + path, MANIFEST_LIMIT);
+      return bytes && new TextDecoder().decode(bytes);
+    };
+    return survivingManifest(await text(MANIFEST_PATH), await text(JOURNAL_PATH));
   }
 
-  private async writeManifest(target: KeyTarget, manifest: KeyManifest): Promise<void> {
+  private async writeManifest(target: KeyTarget, manifest: KeyManifest, path = MANIFEST_PATH): Promise<void> {
     await this.deps.files.makeDirectory(target.root + MANIFEST_DIR);
-    await this.deps.writer.replaceAtomically(target.root + MANIFEST_PATH, serializeManifest(manifest));
+    await this.deps.writer.replaceAtomically(target.root + path, serializeManifest(manifest));
   }
 
-  /** The manifest first (so an interrupted copy can be undone), then each file, then the manifest again. */
+  /**
+   * The journal and the manifest first (so an interrupted copy can be undone), then each file, then the manifest
+   * once more, and the journal goes: at every moment one of the two is whole on the key.
+   */
   private async execute(plan: CopyPlan, request: CopyEfiRequest, target: KeyTarget, manifest: KeyManifest,
     openPart: (part: TreeSelector) => Promise<FileSystemTree>, onEvent: (event: CopyEfiEvent) => void): Promise<string> {
     const { files, writer } = this.deps;
@@ -202,6 +219,7 @@ export class CopyEfiService {
     };
     await target.recheck();
     manifest = withOperation(manifest, operation);
+    await this.writeManifest(target, manifest, JOURNAL_PATH);
     await this.writeManifest(target, manifest);
     for (const dir of createdDirectories) await files.makeDirectory(target.root + dir);
 
@@ -220,6 +238,7 @@ export class CopyEfiService {
     }
     operation = { ...operation, state: 'complete', added, temporaries: [] };
     await this.writeManifest(target, withOperation(manifest, operation));
+    await files.removeFile(target.root + JOURNAL_PATH);
     return id;
   }
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BootkeyError } from '../../main/core/errors.js';
 import {
-  backupPathOf, emptyManifest, filesAddedByBootkey, parseManifest, planUndo, serializeManifest, temporaryPathOf,
-  withOperation, type ManifestOperation,
+  backupPathOf, emptyManifest, filesAddedByBootkey, parseManifest, planUndo, serializeManifest, survivingManifest,
+  temporaryPathOf, withOperation, type ManifestOperation,
 } from '../../main/core/key-manifest.js';
 
 function op(id: string, extra: Partial<ManifestOperation> = {}): ManifestOperation {
@@ -19,6 +19,25 @@ describe('key manifest', () => {
       JSON.stringify(withOperation(emptyManifest(), op('b', { added: [{ path: '/../etc', size: 1, sha256: null }] })))]) {
       assert.throws(() => parseManifest(bad), (e: unknown) => e instanceof BootkeyError && e.code === 'MALFORMED_IMAGE');
     }
+  });
+
+  test('what survived a pull: the manifest, else the journal; the journal adds the running operation', () => {
+    const text = (m: ReturnType<typeof emptyManifest>) => new TextDecoder().decode(serializeManifest(m));
+    const earlier = withOperation(emptyManifest(), op('a'));
+    const running = withOperation(earlier, op('b', { state: 'writing', added: [{ path: '/x', size: 1, sha256: null }] }));
+    assert.deepEqual(survivingManifest(undefined, undefined), emptyManifest());
+    assert.deepEqual(survivingManifest(text(running), undefined), running);
+    // An empty or garbled manifest (vfat entry without its clusters) beside a whole journal.
+    assert.deepEqual(survivingManifest('', text(running)), running);
+    assert.deepEqual(survivingManifest('\0\0garbage', text(running)), running);
+    // The journal was written first, the manifest not yet replaced: the running operation comes from the journal.
+    assert.deepEqual(survivingManifest(text(earlier), text(running)).operations.map((o) => [o.id, o.state]),
+      [['a', 'complete'], ['b', 'writing']]);
+    // The manifest says complete, the journal was not removed yet: the manifest wins.
+    const done = withOperation(earlier, op('b'));
+    assert.deepEqual(survivingManifest(text(done), text(running)), done);
+    assert.throws(() => survivingManifest('nope', 'nope either'), (e: unknown) => e instanceof BootkeyError && e.code === 'MALFORMED_IMAGE');
+    assert.throws(() => survivingManifest('nope', undefined), (e: unknown) => e instanceof BootkeyError && e.code === 'MALFORMED_IMAGE');
   });
 
   test('withOperation replaces by id; added files are matched without case', () => {

@@ -98,7 +98,12 @@ async function writeDurably(path: string, data: AsyncIterable<Uint8Array>, optio
       throw new BootkeyError('CONFLICT', `${path} appeared while it was being written`, { path });
     }
     await rename(temp, path);
-    await syncDirectory(dirname(path));
+    await syncPath(dirname(path));
+    // vfat's rename writes the new entry with no clusters and size 0 and leaves the real ones to the inode's
+    // writeback: until the file itself is synced, a pulled key shows an empty file over lost (or, when it
+    // replaced a file, freed and reused) clusters. Directory first: a pull in between loses clusters, never
+    // cross-links them under two names.
+    await syncPath(path);
     options.onDurable?.(synced);
     return { bytes: written, sha256 };
   } catch (error) {
@@ -108,8 +113,8 @@ async function writeDurably(path: string, data: AsyncIterable<Uint8Array>, optio
   }
 }
 
-/** Flushes a directory's entries (the rename) to the medium. */
-export async function syncDirectory(path: string): Promise<void> {
+/** fsync(2) by path: a directory's entries (a rename), or a file's data and its directory entry. */
+export async function syncPath(path: string): Promise<void> {
   const handle = await open(path, 'r');
   try {
     await handle.sync();
@@ -134,3 +139,6 @@ export async function hashFile(path: string): Promise<string> {
     await handle.close();
   }
 }
+
+/** Flushes a directory's entries (a rename) to the medium. */
+export const syncDirectory = syncPath;

@@ -47,6 +47,8 @@ export const hostKeyFiles: KeyFiles = {
     await rename(from, to);
     await syncDirectory(dirname(to));
     if (dirname(from) !== dirname(to)) await syncDirectory(dirname(from));
+    // The moved entry's clusters and size reach a vfat medium only with the file's own sync (durable-writer.ts).
+    await syncDirectory(to);
   }),
   removeFile: (path) => guarded(path, async () => {
     const removed = await unlink(path).then(() => true, missingAs(false));

@@ -5,6 +5,7 @@ import dbus from 'dbus-next';
 import { hostDurableWriter } from '../../adapters/fs/durable-writer.js';
 import { hostImageFiles } from '../../adapters/fs/image-files.js';
 import { hostKeyFiles } from '../../adapters/fs/key-files.js';
+import { hostGrubBuilder } from '../../adapters/grub/host-grub-builder.js';
 import { UdisksClient } from '../../adapters/udisks/udisks-client.js';
 import { formatBytes } from '../../core/drive-policy.js';
 import { BootkeyError } from '../../core/errors.js';
@@ -41,6 +42,7 @@ async function withService<T>(work: (service: CopyEfiService) => Promise<T>): Pr
     images: hostImageFiles,
     files: hostKeyFiles,
     writer: hostDurableWriter(),
+    grub: hostGrubBuilder,
     openTarget: (spec, options) => openKeyTarget(spec, { disks, drives, files: hostKeyFiles, sleep: (ms) => sleep(ms) }, options),
     newId: () => `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`,
     now: () => new Date(),
@@ -59,9 +61,9 @@ function printPlan(event: Extract<CopyEfiEvent, { event: 'plan' }>, io: CliIo, d
     `Target: ${target.root}${target.device ? ` (${target.device}, ${target.fsType}${target.uuid ? ` UUID ${target.uuid}` : ''})` : ''}, ${formatBytes(target.freeBytes)} free`,
     `UEFI loaders from ${selection.loaderSource}; ${plan.files.length} files, ${formatBytes(plan.bytes)} (${formatBytes(plan.requiredBytes)} needed on the key)`,
   ];
-  const shown = dryRun ? plan.files : plan.files.filter((f) => f.action !== 'add' || f.rewrites);
+  const shown = dryRun ? plan.files : plan.files.filter((f) => f.action !== 'add' || f.rewrites || f.ownGrub);
   for (const file of shown) {
-    lines.push(`  ${file.action.padEnd(13)} ${file.to}  ${formatBytes(file.size)}`);
+    lines.push(`  ${file.action.padEnd(13)} ${file.to}  ${formatBytes(file.size)}${file.ownGrub ? '  (Bootkey\'s GRUB)' : ''}`);
     for (const r of file.rewrites ?? []) lines.push(`      line ${r.line}: ${r.before}\n           → ${r.after}`);
   }
   for (const conflict of plan.conflicts) lines.push(`  conflict: ${conflict.path} is yours (${formatBytes(conflict.size)})`);

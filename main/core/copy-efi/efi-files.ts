@@ -2,6 +2,7 @@ import { BootkeyError } from '../errors.js';
 import { normalizePath, walkTree, type FileSystemTree } from '../filesystem-tree.js';
 import type { ImageInspection } from '../inspect/inspect-image.js';
 import type { TreeSelector } from '../inspect/open-image.js';
+import { grubCannotReadKey, grubImageInfo } from './grub-image.js';
 import { grubReferences, rewriteMediumReferences, type Rewrite } from './grub-references.js';
 
 /** A file to put on the key: bytes from a part of the source, or a rewritten configuration held here. */
@@ -16,6 +17,8 @@ export interface EfiFile {
   /** Set when the file is a configuration rewritten for the key: these bytes are written instead. */
   content?: Uint8Array;
   rewrites?: Rewrite[];
+  /** `content` is Bootkey's own GRUB, standing in for the image's loader (withOwnGrubLoader). */
+  ownGrub?: boolean;
 }
 
 export interface EfiSelection {
@@ -50,6 +53,10 @@ const PAYLOAD_RULES: { dir: string; when: RegExp }[] = [
 const MAX_FILES = 100_000;
 const MAX_CONFIGS = 64;
 const CONFIG_LIMIT = 1024 * 1024;
+/** grub-mkimage's EFI images are a few hundred KiB; a bigger loader is something else. */
+const GRUB_LOADER_LIMIT = 16 * 1024 * 1024;
+/** The loader Bootkey can build its own GRUB for (GrubBuilder.buildEfiImage is x86_64-efi). */
+const X64_LOADER = /^\/efi\/boot\/bootx64\.efi$/i;
 
 function partName(part: TreeSelector): string {
   if (part.elTorito !== undefined) return `El Torito entry ${part.elTorito}`;
@@ -160,4 +167,26 @@ export async function selectEfiFiles(inspection: ImageInspection, openPart: Part
     else warnings.push(`the kernel arguments ask for /${rule.dir}, which is not in the image`);
   }
   return { files: [...files.values()], loaderSource: partName(loaderPart), warnings };
+}
+
+/**
+ * The selection's x64 removable-media loader when it is a GRUB that cannot start from the key (grub-image.ts:
+ * grub-mkrescue's image looks for /boot/grub on the whole disk), else undefined. The caller puts a GRUB of its
+ * own there that reads /boot/grub (the image's grub.cfg, copied and rewritten) from the key's partition.
+ */
+export async function grubLoaderUnableToReadKey(selection: EfiSelection, openPart: PartOpener, keyFsType: string): Promise<EfiFile | undefined> {
+  const loader = selection.files.find((f) => X64_LOADER.test(f.to) && f.content === undefined);
+  if (!loader || loader.size > GRUB_LOADER_LIMIT) return undefined;
+  const info = grubImageInfo(await (await openPart(loader.part)).readFile(loader.from, GRUB_LOADER_LIMIT));
+  return info && grubCannotReadKey(info, keyFsType) ? loader : undefined;
+}
+
+/** The selection with `loader` written from `image` (a GRUB built by Bootkey) instead of the image's bytes. */
+export function withOwnGrubLoader(selection: EfiSelection, loader: EfiFile, image: Uint8Array): EfiSelection {
+  return {
+    ...selection,
+    files: selection.files.map((f) => (f === loader ? { ...f, size: image.length, content: image, ownGrub: true } : f)),
+    warnings: [...selection.warnings, `${loader.to} of the image is a GRUB that cannot read the key's partition: `
+      + 'Bootkey puts its own GRUB there, which reads /boot/grub/grub.cfg from the key'],
+  };
 }
