@@ -1,0 +1,170 @@
+// `npm run bench:copy-efi`: Bootkey's copy-efi service against `cp -r` + `sync` copying the same ~520 MiB tree
+// (330 files) to the same folder on this host's disk, alternating, from a warm page cache. Prints the ratio of
+// time-to-durable (goal ≤ 1.05) and how far reported progress is from durable bytes (goal ≤ 64 MiB), measured two
+// ways: bytes handed to the writer but not yet reported (the lag), and reported bytes beyond what the disk's own
+// counter (/sys/dev/block/…/stat, sectors written) shows arrived (over-reporting, must stay ≤ 0 plus noise).
+// A benchmark, not a test: it fails only when something does not work.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir, rm, stat, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { hostDurableWriter } from '../../main/adapters/fs/durable-writer.js';
+import { hostImageFiles } from '../../main/adapters/fs/image-files.js';
+import { hostKeyFiles } from '../../main/adapters/fs/key-files.js';
+import { hostGrubBuilder } from '../../main/adapters/grub/host-grub-builder.js';
+import type { DurableWriter } from '../../main/ports/durable-writer.js';
+import { CopyEfiService } from '../../main/services/copy-efi.js';
+import type { KeyTarget } from '../../main/services/key-target.js';
+import { cached } from '../fixtures/cache';
+import { run } from '../fixtures/command';
+import { debianFile } from '../fixtures/debian-package';
+import { cacheDir } from '../fixtures/index';
+import { writeTree, type TreeEntry } from '../fixtures/tree';
+
+const MiB = 1 << 20;
+const ROUNDS = 3;
+
+/** A live-style ISO: memtest's EFI loader, a grub.cfg booting `boot=live` (so copy-efi takes /live whole), /live. */
+function entries(): TreeEntry[] {
+  const list: TreeEntry[] = [
+    { kind: 'text', path: 'boot/grub/grub.cfg', text: 'menuentry "bench" {\n  linux /live/vmlinuz boot=live\n  initrd /live/initrd.img\n}\n' },
+    { kind: 'file', path: 'live/vmlinuz', size: 8 * MiB + 4321 },
+    { kind: 'file', path: 'live/initrd.img', size: 40 * MiB + 777 },
+  ];
+  for (let i = 0; i < 20; i++) list.push({ kind: 'file', path: `live/big/part${String(i).padStart(2, '0')}.bin`, size: (18 + (i % 5)) * MiB + i * 4099 });
+  for (let i = 0; i < 307; i++) {
+    list.push({ kind: 'file', path: `live/small/dir${i % 9}/file${String(i).padStart(3, '0')}.bin`, size: 2048 + ((i * 7919 * 131) % (512 * 1024)) });
+  }
+  return list;
+}
+
+/** The ISO and the same tree unpacked beside it (for cp), built once into the cache. */
+function benchSource(): Promise<string> {
+  return cached(join(cacheDir(), 'bench', 'copy-efi-source.v1'), async (partial) => {
+    const tree = join(partial, 'tree');
+    await writeTree(tree, entries());
+    await mkdir(join(tree, 'EFI', 'BOOT'), { recursive: true });
+    execFileSync('cp', [await debianFile('memtest86+', 'boot/memtest86+x64.efi'), join(tree, 'EFI', 'BOOT', 'BOOTX64.EFI')]);
+    await run('xorriso', ['-report_about', 'WARNING', '-abort_on', 'FAILURE', '-joliet', 'on', '-volid', 'BOOTKEY_BENCH',
+      '-outdev', join(partial, 'source.iso'), '-map', tree, '/', '-commit'], { timeoutMs: 600_000 });
+  });
+}
+
+/** Sectors written to the block device holding `path` (the whole disk's counter, so other writers count too). */
+async function sectorsWritten(path: string): Promise<() => number> {
+  const { dev } = await stat(path);
+  const id = `${Math.floor(dev / 256) & 0xfff}:${(dev & 0xff) | ((dev >> 12) & 0xfff00)}`;
+  const file = `/sys/dev/block/${id}/stat`;
+  return () => Number(readFileSync(file, 'utf8').trim().split(/\s+/)[6]);
+}
+
+interface Measure {
+  reported: number;
+  handed: number;
+  maxLag: number;
+  maxOver: number;
+}
+
+/** The host writer, counting bytes handed to it per file so the lag behind reported progress can be seen. */
+function countingWriter(inner: DurableWriter, m: Measure): DurableWriter {
+  return {
+    ...inner,
+    write(path, data, options) {
+      const base = m.handed;
+      async function* counted(): AsyncGenerator<Uint8Array> {
+        let consumed = 0;
+        for await (const chunk of data) {
+          consumed += chunk.length;
+          m.handed = base + consumed;
+          m.maxLag = Math.max(m.maxLag, m.handed - m.reported);
+          yield chunk;
+        }
+      }
+      return inner.write(path, counted(), options);
+    },
+  };
+}
+
+async function folderTarget(root: string): Promise<KeyTarget> {
+  const fs = await statfs(root);
+  return { root, fsType: 'ext4', freeBytes: fs.bavail * fs.bsize, uuid: null, label: '', device: null, kind: 'folder',
+    recheck: async () => undefined, present: async () => true, release: async () => undefined };
+}
+
+async function bootkeyRun(iso: string, target: string, sectors: () => number): Promise<{ ms: number; bytes: number; m: Measure }> {
+  const m: Measure = { reported: 0, handed: 0, maxLag: 0, maxOver: -Infinity };
+  const service = new CopyEfiService({
+    images: hostImageFiles, files: hostKeyFiles, writer: countingWriter(hostDurableWriter(), m), grub: hostGrubBuilder,
+    openTarget: () => folderTarget(target), newId: () => 'bench', now: () => new Date(),
+  });
+  const start0 = sectors();
+  const started = performance.now();
+  const result = await service.copy({ source: iso, target, replace: false, dryRun: false }, (event) => {
+    if (event.event !== 'progress') return;
+    m.reported = event.bytesDone;
+    m.maxOver = Math.max(m.maxOver, event.bytesDone - (sectors() - start0) * 512);
+  });
+  return { ms: performance.now() - started, bytes: result.plan.bytes, m };
+}
+
+function cpRun(tree: string, target: string): { ms: number } {
+  const started = performance.now();
+  execFileSync('cp', ['-r', `${tree}/.`, target]);
+  execFileSync('sync');
+  return { ms: performance.now() - started };
+}
+
+function duBytes(path: string): number {
+  return Number(execFileSync('du', ['-sb', '--exclude=.bootkey', path], { encoding: 'utf8' }).split('\t')[0]);
+}
+
+async function main(): Promise<void> {
+  const source = await benchSource();
+  const iso = join(source, 'source.iso');
+  const tree = join(source, 'tree');
+  const target = join(cacheDir(), 'bench', 'copy-efi-target');
+  const sectors = await sectorsWritten(cacheDir());
+  console.log(`source: ${iso} (${(duBytes(tree) / MiB).toFixed(0)} MiB tree); target folder ${target}`);
+  const fresh = async () => {
+    await rm(target, { recursive: true, force: true });
+    await mkdir(target, { recursive: true });
+    execFileSync('sync');
+    // Both read from a warm cache: the comparison is about writing.
+    spawnSync('cat', [iso], { stdio: ['ignore', 'ignore', 'ignore'] });
+    spawnSync('sh', ['-c', `find '${tree}' -type f -exec cat {} + > /dev/null`]);
+  };
+  const bk: number[] = [];
+  const cp: number[] = [];
+  let maxLag = 0;
+  let maxOver = -Infinity;
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const who of round % 2 === 0 ? ['bootkey', 'cp'] : ['cp', 'bootkey']) {
+      await fresh();
+      if (who === 'cp') {
+        const { ms } = cpRun(tree, target);
+        cp.push(ms);
+        console.log(`round ${round + 1} cp -r + sync: ${(ms / 1000).toFixed(2)} s (${(duBytes(target) / MiB).toFixed(0)} MiB)`);
+      } else {
+        const { ms, bytes, m } = await bootkeyRun(iso, target, sectors);
+        bk.push(ms);
+        maxLag = Math.max(maxLag, m.maxLag);
+        maxOver = Math.max(maxOver, m.maxOver);
+        console.log(`round ${round + 1} bootkey copy-efi: ${(ms / 1000).toFixed(2)} s (${(bytes / MiB).toFixed(0)} MiB; `
+          + `lag ≤ ${(m.maxLag / MiB).toFixed(1)} MiB, over-report ≤ ${(m.maxOver / MiB).toFixed(1)} MiB)`);
+      }
+    }
+  }
+  await rm(target, { recursive: true, force: true });
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+  const ratio = median(bk) / median(cp);
+  console.log(`time-to-durable, median of ${ROUNDS}: bootkey ${(median(bk) / 1000).toFixed(2)} s, cp -r + sync ${(median(cp) / 1000).toFixed(2)} s, `
+    + `ratio ${ratio.toFixed(2)} (goal ≤ 1.05) ${ratio <= 1.05 ? 'met' : 'NOT met'}`);
+  console.log(`largest gap, bytes handed to the writer not yet reported durable: ${(maxLag / MiB).toFixed(1)} MiB (goal ≤ 64 MiB) ${maxLag <= 64 * MiB ? 'met' : 'NOT met'}`);
+  console.log(`largest over-report, progress beyond the disk's sectors-written counter: ${(maxOver / MiB).toFixed(1)} MiB (≤ 0: progress never ran ahead of the disk)`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
