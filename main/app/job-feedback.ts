@@ -1,6 +1,6 @@
 /**
- * What the desktop shows while a job runs: suspend is inhibited, the taskbar shows indeterminate progress (no job
- * reports durable-byte progress yet), and a notification says when a long job has finished.
+ * What the desktop shows while a job runs: suspend is inhibited, the taskbar shows the share of durable bytes
+ * (indeterminate until the job reports any), and a notification says when a long job has finished.
  */
 import { Notification, powerSaveBlocker, type BrowserWindow } from 'electron';
 import type { JobObserver } from '../ipc/api-dispatcher.js';
@@ -14,6 +14,9 @@ export function jobFeedback(window: () => BrowserWindow | undefined): JobObserve
     started(title) {
       running.set(title, { blocker: powerSaveBlocker.start('prevent-app-suspension'), since: Date.now() });
       window()?.setProgressBar(2); // > 1: indeterminate
+    },
+    progress(fraction) {
+      window()?.setProgressBar(Math.min(1, Math.max(0, fraction)));
     },
     finished(title, outcome) {
       const job = running.get(title);

@@ -58,6 +58,8 @@ export interface ApiServices extends KeyServices {
 
 export interface JobObserver {
   started(title: string): void;
+  /** Share (0 to 1) of the current job's, or file's, bytes that are durable. */
+  progress?(fraction: number): void;
   finished(title: string, outcome: 'done' | 'failed'): void;
 }
 
@@ -218,6 +220,7 @@ export class ApiDispatcher {
       const rate = Math.round(bytesDone / Math.max(0.001, (at - started) / 1000));
       const etaSeconds = rate > 0 ? Math.ceil((bytesTotal - bytesDone) / rate) : 0;
       const payload: JobProgressDto = { jobId, phase, file, bytesDone, bytesTotal, rate, etaSeconds };
+      if (bytesTotal > 0) this.services.jobs?.progress?.(bytesDone / bytesTotal);
       for (const listener of this.#listeners) listener('jobProgress', payload);
     };
   }

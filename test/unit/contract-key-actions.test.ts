@@ -73,7 +73,11 @@ test('progress events: the job id, rate and time left from durable bytes, at mos
     version: 't', host: 'web', disks, drives: new DriveService(disks), images,
     copyEfi: copyEfiStub([], [at(2 * MB), at(3 * MB), at(6 * MB), at(total)]),
     now: () => times[clock++] ?? 9999,
-    jobs: { started: (title) => observed.push(`started ${title}`), finished: (title, outcome) => observed.push(`${outcome} ${title}`) },
+    jobs: {
+      started: (title) => observed.push(`started ${title}`),
+      progress: (fraction) => observed.push(`${fraction}`),
+      finished: (title, outcome) => observed.push(`${outcome} ${title}`),
+    },
   });
   const events: JobProgressDto[] = [];
   dispatcher.subscribe((event, payload) => {
@@ -87,7 +91,7 @@ test('progress events: the job id, rate and time left from durable bytes, at mos
     ['job-7', 6 * MB, 6 * MB, 1], // 3 MB at 1.55 s came 50 ms after: dropped
     ['job-7', total, Math.round(total / 1.01), 0],
   ]);
-  assert.deepEqual(observed, ['started Making x.iso bootable', 'done Making x.iso bootable']);
+  assert.deepEqual(observed, ['started Making x.iso bootable', '0.2', '0.6', '1', 'done Making x.iso bootable']);
   assert.deepEqual(result.value, {
     plan: { source: '/var/tmp/x.iso', targetRoot: '/media/u/KEY', targetFsType: 'vfat', loaderSource: 'the ISO tree',
       files: [{ path: '/EFI/BOOT/BOOTX64.EFI', size: total, action: 'add' }], bytes: total, requiredBytes: 11 * MB, freeBytes: 1e9,
