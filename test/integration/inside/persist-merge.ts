@@ -16,7 +16,7 @@ import { planMergeCopies } from '../../../main/core/persistence/dm-merge.js';
 import { readDmSnapshot, type DmException } from '../../../main/core/persistence/dm-snapshot.js';
 import { PersistenceService, ROOTFS_IN_SQUASHFS } from '../../../main/services/persistence.js';
 
-const [squashfs, roundsText = '1', writeMbText = '4'] = process.argv.slice(2) as [string, string?, string?];
+const [squashfs, roundsText = '1', writeMbText = '4', disk] = process.argv.slice(2) as [string, string?, string?, string?];
 const rounds = Number(roundsText);
 const writeMb = Number(writeMbText);
 const out = process.env.BOOTKEY_OUT ?? '/tmp';
@@ -58,6 +58,12 @@ function walk(root: string, prefix = ''): Record<string, string> {
 
 for (const module of ['loop', 'squashfs', 'ext4', 'dm-mod', 'dm-snapshot', 'dm-mirror']) run('modprobe', [module]);
 
+// Keys, work folders and mirror images on one filesystem: an ext4 disk when given (the bench: a mirror writes
+// the whole rootfs.img, too much for the guest's memory), else a tmpfs (/run is small).
+const base = '/media/merge';
+mkdirSync(base, { recursive: true });
+if (disk) run('mount', ['-t', 'ext4', disk, base]);
+else run('mount', ['-t', 'tmpfs', '-o', 'size=80%', 'tmpfs', base]);
 const sq = '/run/sq';
 const live = '/run/live';
 for (const dir of [sq, live]) mkdirSync(dir, { recursive: true });
@@ -157,7 +163,7 @@ async function ourMerge(key: string, work: string) {
 
 async function main(): Promise<void> {
   // 1. A key with the live image and a Bootkey overlay, written through the snapshot as a live session would.
-  const key = '/run/key';
+  const key = `${base}/key`;
   mkdirSync(`${key}/LiveOS`, { recursive: true });
   copyFileSync(squashfs, `${key}/LiveOS/squashfs.img`);
   const overlaySize = `${Math.max(16, writeMb * 2 + 8)}M`;
@@ -173,7 +179,10 @@ async function main(): Promise<void> {
   for (let i = 0; i < files; i++) writeFileSync(`${live}/home/liveuser/file-${i}.bin`, randomBytes(Math.floor((writeMb << 20) / files) + i * 513));
   writeFileSync(`${live}/etc/hostname`, 'merged-live\n');
   run('ln', ['-s', '../home/liveuser', `${live}/etc/user-link`]);
-  run('rm', [`${live}/usr/share/base/file-3.bin`]);
+  // One base file deleted: the merged image must not have it either.
+  const deleted = Object.keys(baseTree).filter((p) => p.startsWith('usr/') && /^[0-9a-f]{64}$/.test(baseTree[p] as string)).at(-1) as string;
+  run('rm', [`${live}/${deleted}`]);
+  report.deleted = deleted;
   run('umount', [live]);
   run('mount', ['-t', 'ext4', '-o', 'ro', '/dev/mapper/live-rw', live]);
   const snapshotTree = walk(live);
@@ -188,17 +197,17 @@ async function main(): Promise<void> {
   // 2. Side by side on copies of the same overlay: the seed's dm mirror and our merge, alternating.
   const timings: unknown[] = [];
   for (let round = 0; round < rounds; round++) {
-    const mirrorDir = `/run/mirror-${round}`;
+    const mirrorDir = `${base}/mirror-${round}`;
     mkdirSync(mirrorDir, { recursive: true });
     copyFileSync(overlay, `${mirrorDir}/overlay`);
     run('sync', []);
     const mirror = mirrorMerge(`${mirrorDir}/overlay`, mirrorDir);
-    const oursKey = `/run/ours-${round}`;
+    const oursKey = `${base}/ours-${round}`;
     mkdirSync(`${oursKey}/LiveOS`, { recursive: true });
     copyFileSync(squashfs, `${oursKey}/LiveOS/squashfs.img`);
     copyFileSync(overlay, `${oursKey}/LiveOS/overlay-LIVE-KEY-0001`);
     run('sync', []);
-    const ours = await ourMerge(oursKey, `/run/work-${round}`);
+    const ours = await ourMerge(oursKey, `${base}/work-${round}`);
     timings.push({ round, mirror: { seconds: mirror.seconds, steps: mirror.steps, fsck: mirror.fsck, preFsckSha256: mirror.preFsckSha256 },
       ours: { seconds: ours.seconds, steps: ours.result.timings, fsck: ours.result.fsck.exitCode, rootfsSha256: ours.result.rootfsSha256,
         writtenBytes: ours.result.writtenBytes, skippedBytes: ours.result.skippedBytes, copies: ours.result.copies } });
@@ -206,18 +215,18 @@ async function main(): Promise<void> {
     rmSync(oursKey, { recursive: true, force: true });
   }
   report.timings = timings;
-  report.appliedSha256 = await applyOnly(overlay, '/run/apply-only');
-  rmSync('/run/apply-only', { recursive: true, force: true });
+  report.appliedSha256 = await applyOnly(overlay, `${base}/apply-only`);
+  rmSync(`${base}/apply-only`, { recursive: true, force: true });
   run('losetup', ['-d', origin]);
   run('umount', [sq]);
 
   // 3. The proof: `bootkey persist merge` on the key, then the new image mounted the way dracut would.
   const oldHash = sha256(readFileSync(`${key}/LiveOS/squashfs.img`));
-  const merge = bootkey(['persist', 'merge', key, '--work', '/run', '--label', 'LIVE', '--uuid', 'KEY-0001']);
+  const merge = bootkey(['persist', 'merge', key, '--work', base, '--label', 'LIVE', '--uuid', 'KEY-0001']);
   report.merge = { code: merge.code, json: merge.json, stderr: merge.stderr.slice(-2000) };
   report.squashfsChanged = sha256(readFileSync(`${key}/LiveOS/squashfs.img`)) !== oldHash;
   report.keyFiles = readdirSync(`${key}/LiveOS`).sort();
-  report.workLeft = readdirSync('/run').filter((n) => n.startsWith('bootkey-merge-'));
+  report.workLeft = readdirSync(base).filter((n) => n.startsWith('bootkey-merge-'));
   report.newSquashfsInfo = run('unsquashfs', ['-s', `${key}/LiveOS/squashfs.img`]);
   run('mount', ['-t', 'squashfs', '-o', 'ro,loop', `${key}/LiveOS/squashfs.img`, sq]);
   const newOrigin = loop(`${sq}/LiveOS/rootfs.img`, true);
@@ -246,5 +255,6 @@ main().catch((error: unknown) => {
   tryRun('umount', [live]);
   for (const device of loops) tryRun('losetup', ['-d', device]);
   tryRun('umount', [sq]);
+  tryRun('umount', [base]);
   writeFileSync(`${out}/persist-merge.json`, JSON.stringify(report, null, 2));
 });
