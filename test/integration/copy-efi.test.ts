@@ -46,6 +46,9 @@ interface Report {
 }
 
 let uml: Promise<{ result: UmlResult; report: Report }> | undefined;
+let outDir: string | undefined;
+// At file level: registered inside a test, node:test would run it after that test and the QEMU suite would find no keys.
+after(() => (outDir ? rm(outDir, { recursive: true, force: true }) : undefined));
 /** One UML boot for every check (each boot costs seconds); the QEMU tests use the keys it saved. */
 function umlRun(): Promise<{ result: UmlResult; report: Report }> {
   uml ??= (async () => {
@@ -56,7 +59,7 @@ function umlRun(): Promise<{ result: UmlResult; report: Report }> {
       memMb: 1024,
       timeoutMs: 600_000,
     });
-    after(() => rm(result.outDir, { recursive: true, force: true }));
+    outDir = result.outDir;
     const context = `exit ${result.exitCode}\nstderr:\n${result.stderr}\nconsole (end):\n${result.console.slice(-3000)}`;
     const line = result.stdout.trim().split('\n').at(-1) ?? '';
     let report: Report;
