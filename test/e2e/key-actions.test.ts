@@ -302,6 +302,14 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
     assert.deepEqual(readdirSync(join(keyDir, 'isos')).filter((n) => n.startsWith('memtest')), []);
   });
 
+  test('a file dropped outside the key view (on the drive list) starts nothing', async () => {
+    const before = treeState(keyDir);
+    await drop('nav.drives', ['debian-installer.iso']);
+    await page.getByRole('heading', { name: 'Bootkey Test Roomy' }).waitFor();
+    assert.equal(await page.locator('.job-progress').count(), 0);
+    assert.deepEqual(treeState(keyDir), before);
+  });
+
   test('the new screens at 200% zoom: nothing scrolls sideways', async () => {
     await page.setViewportSize({ width: 550, height: 400 });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
