@@ -1,21 +1,12 @@
-import { useEffect, useState } from 'react';
-import type {
-  ApiError, CopyEfiPlanDto, CopyEfiResultDto, DriveDto, ImageInfoDto, JobProgressDto, UndoEfiDto,
-} from '../preload/contract.js';
+import { useEffect, useReducer } from 'react';
+import type { DriveDto, ImageInfoDto } from '../preload/contract.js';
 import { formatBytes } from '../preload/byte-size.js';
 import { api, filePaths, newJobId } from './api.js';
+import { initialCopyEfiState, isBusy, reduceCopyEfi, type CopyEfiStep } from './copy-efi-state.js';
 import { ERROR_TEXT } from './error-text.js';
 import { FilePicker } from './FilePicker.js';
 import { JobProgress } from './JobProgress.js';
 import { NoticeBanner } from './NoticeBanner.js';
-
-type Step =
-  | { kind: 'idle' }
-  | { kind: 'working'; what: string }
-  | { kind: 'planned'; image: ImageInfoDto; plan: CopyEfiPlanDto; replace: boolean }
-  | { kind: 'running'; image: ImageInfoDto; jobId: string }
-  | { kind: 'done'; result: CopyEfiResultDto }
-  | { kind: 'undone'; undo: UndoEfiDto };
 
 const files = (n: number) => `${n} ${n === 1 ? 'file' : 'files'}`;
 
@@ -23,65 +14,47 @@ const ACTION_WORDS = { add: 'new', 'overwrite-own': 'replaces an earlier Bootkey
 
 /** Copy-EFI on one key: choose an image → its plan → confirm → progress → what was verified; and undo. */
 export function CopyEfiPanel({ drive }: { drive: DriveDto }) {
-  const [step, setStep] = useState<Step>({ kind: 'idle' });
-  const [error, setError] = useState<ApiError | null>(null);
-  const [progress, setProgress] = useState<JobProgressDto | null>(null);
-  const running = step.kind === 'running' ? step.jobId : null;
+  const [state, dispatch] = useReducer(reduceCopyEfi, initialCopyEfiState);
+  const { step, error } = state;
 
-  useEffect(() => {
-    if (running === null) return undefined;
-    return api.on('jobProgress', (p) => {
-      if (p.jobId === running) setProgress(p);
-    });
-  }, [running]);
-
-  const fail = (e: ApiError) => {
-    setError(e);
-    setStep({ kind: 'idle' });
-  };
+  useEffect(() => api.on('jobProgress', (progress) => dispatch({ type: 'progress', progress })), []);
 
   const plan = async (image: ImageInfoDto, replace: boolean) => {
-    setStep({ kind: 'working', what: 'Planning the copy…' });
+    dispatch({ type: 'working', what: 'Planning the copy…' });
     const planned = await api.planCopyEfi({ driveId: drive.id, source: image.path, replace, jobId: newJobId() });
-    if (!planned.ok) return fail(planned.error);
-    setStep({ kind: 'planned', image, plan: planned.value, replace });
+    dispatch(planned.ok ? { type: 'planned', image, plan: planned.value, replace } : { type: 'failed', error: planned.error });
   };
 
-  const choose = async (files: File[]) => {
-    setError(null);
-    const [file] = files;
+  const choose = async (chosen: File[]) => {
+    const [file] = chosen;
     if (!file) return;
-    setStep({ kind: 'working', what: `Looking inside ${file.name}…` });
+    dispatch({ type: 'working', what: `Looking inside ${file.name}…` });
     const paths = await filePaths([file]);
-    if (!paths.ok) return fail(paths.error);
+    if (!paths.ok) return dispatch({ type: 'failed', error: paths.error });
     const inspected = await api.inspectImage(paths.value[0] ?? '');
-    if (!inspected.ok) return fail(inspected.error);
+    if (!inspected.ok) return dispatch({ type: 'failed', error: inspected.error });
     await plan(inspected.value, false);
   };
 
   const run = async (image: ImageInfoDto, replace: boolean) => {
     const jobId = newJobId();
-    setProgress(null);
-    setStep({ kind: 'running', image, jobId });
+    dispatch({ type: 'running', image, jobId });
     const result = await api.copyEfi({ driveId: drive.id, source: image.path, replace, jobId });
-    if (!result.ok) return fail(result.error);
-    setStep({ kind: 'done', result: result.value });
+    dispatch(result.ok ? { type: 'done', result: result.value } : { type: 'failed', error: result.error });
   };
 
   const undo = async () => {
-    setError(null);
-    setStep({ kind: 'working', what: 'Removing the boot files Bootkey added…' });
+    dispatch({ type: 'working', what: 'Removing the boot files Bootkey added…' });
     const result = await api.undoEfi(drive.id);
-    if (!result.ok) return fail(result.error);
-    setStep({ kind: 'undone', undo: result.value });
+    dispatch(result.ok ? { type: 'undone', undo: result.value } : { type: 'failed', error: result.error });
   };
 
-  const busy = step.kind === 'working' || step.kind === 'running';
+  const busy = isBusy(state);
   return (
     <section className="action" aria-labelledby="copy-efi-title">
       <h4 id="copy-efi-title" className="action-title">Make bootable from an ISO or image — keeps your files</h4>
       <p className="muted">Copies an image’s UEFI boot files onto the key beside your files. Nothing of yours is overwritten without asking; undo takes it all back.</p>
-      {error && <NoticeBanner notice={{ kind: 'error', error }} onDismiss={() => setError(null)} />}
+      {error && <NoticeBanner notice={{ kind: 'error', error }} onDismiss={() => dispatch({ type: 'dismiss' })} />}
       {(step.kind === 'idle' || step.kind === 'done' || step.kind === 'undone') && (
         <FilePicker label="Choose an image…" accept=".iso,.img,.raw,application/x-iso9660-image" multiple={false} disabled={busy} onFiles={(f) => void choose(f)}>
           <p>Drop an ISO or disk image here, or choose one.</p>
@@ -92,8 +65,8 @@ export function CopyEfiPanel({ drive }: { drive: DriveDto }) {
           {step.what}
         </p>
       )}
-      {step.kind === 'planned' && <PlanView step={step} onReplace={(r) => void plan(step.image, r)} onCancel={() => setStep({ kind: 'idle' })} onConfirm={() => void run(step.image, step.replace)} />}
-      {step.kind === 'running' && <JobProgress progress={progress} label={`Copying from ${step.image.name}`} />}
+      {step.kind === 'planned' && <PlanView step={step} onReplace={(r) => void plan(step.image, r)} onCancel={() => dispatch({ type: 'cancel' })} onConfirm={() => void run(step.image, step.replace)} />}
+      {step.kind === 'running' && <JobProgress progress={step.progress} label={`Copying from ${step.image.name}`} />}
       {step.kind === 'done' && (
         <div className="result" role="status">
           <p className="notice-title">
@@ -125,7 +98,7 @@ export function CopyEfiPanel({ drive }: { drive: DriveDto }) {
 }
 
 interface PlanProps {
-  step: Extract<Step, { kind: 'planned' }>;
+  step: Extract<CopyEfiStep, { kind: 'planned' }>;
   onReplace(replace: boolean): void;
   onCancel(): void;
   onConfirm(): void;
