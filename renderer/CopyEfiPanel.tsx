@@ -129,7 +129,7 @@ function PlanView({ step, onReplace, onCancel, onConfirm }: PlanProps) {
       {plan.conflicts.length > 0 && (
         <label className="check">
           <input type="checkbox" checked={replace} onChange={(event) => onReplace(event.target.checked)} />
-          Replace {plan.conflicts.length} of my files ({plan.conflicts.map((c) => c.path).join(', ')}) and keep them in /.bootkey/backup
+          Replace {files(plan.conflicts.length)} of mine ({plan.conflicts.map((c) => c.path).join(', ')}) and keep the originals in /.bootkey/backup
         </label>
       )}
       {plan.warnings.map((w) => (

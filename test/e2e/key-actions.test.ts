@@ -73,6 +73,7 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
   let work: string;
   let keyDir: string;
   let tinyDir: string;
+  let usedDir: string;
   let disks: MemoryDiskProvider;
   let host: WebHost;
   let context: BrowserContext;
@@ -129,10 +130,14 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
     work = mkdtempSync(join(tmpdir(), 'bootkey-key-actions-'));
     keyDir = join(work, 'key');
     tinyDir = join(work, 'tiny');
+    usedDir = join(work, 'used');
     const dropDir = join(work, 'drop');
-    for (const dir of [keyDir, tinyDir, dropDir]) mkdirSync(dir);
+    for (const dir of [keyDir, tinyDir, usedDir, dropDir]) mkdirSync(dir);
     fillUserFiles(keyDir, 1);
     fillUserFiles(tinyDir, 2);
+    fillUserFiles(usedDir, 3);
+    mkdirSync(join(usedDir, 'EFI', 'BOOT'));
+    writeFileSync(join(usedDir, 'EFI', 'BOOT', 'BOOTX64.EFI'), 'the user’s own boot loader\n');
     symlinkSync(memtestUsb, join(dropDir, 'memtest86-usb.img'));
     symlinkSync(installerIso, join(dropDir, 'debian-installer.iso'));
     symlinkSync(memtestIso, join(dropDir, 'memtest86plus.iso'));
@@ -141,6 +146,8 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
         partitions: [{ size: 2 * GB, fsType: 'vfat', label: 'MYKEY', mountPoint: keyDir, used: 20 * MB }] },
       { name: 'sdc', vendor: 'Bootkey Test', model: 'Full', serial: 'F1', size: 128 * MB, table: 'dos',
         partitions: [{ size: 64 * MB, fsType: 'vfat', label: 'FULL', mountPoint: tinyDir, used: 64 * MB - 300_000 }] },
+      { name: 'sdd', vendor: 'Bootkey Test', model: 'Used', serial: 'U1', size: 2 * GB, table: 'dos',
+        partitions: [{ size: 1 * GB, fsType: 'vfat', label: 'USED', mountPoint: usedDir, used: 10 * MB }] },
     ]);
     const drives = new DriveService(disks);
     const dispatcher = new ApiDispatcher({ version: 'test', host: 'web', disks, drives, ...hostKeyServices(disks, drives, {
@@ -208,6 +215,36 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
     await panel.getByText(/^Undone: removed \d+ files?/).waitFor();
     assert.deepEqual(treeState(keyDir), before, 'undo gives back exactly the key as it was');
     await shot('copy-efi-undone');
+  });
+
+  test('copy-EFI onto a key with its own BOOTX64.EFI: refused until the user says replace; kept as a backup; undo gives it back', async () => {
+    const before = treeState(usedDir);
+    await selectKey('Used');
+    const panel = page.getByRole('region', { name: /Make bootable from an ISO or image/ });
+    await drop('section:has(#copy-efi-title) .drop-zone', ['memtest86-usb.img']);
+    const alert = panel.getByRole('alert');
+    await alert.waitFor({ timeout: 30_000 });
+    assert.ok(((await alert.textContent()) ?? '').includes(ERROR_TEXT.CONFLICT.title));
+    assert.equal(await panel.getByRole('button', { name: /^Copy \d+ files?$/ }).count(), 0);
+    const replace = panel.getByLabel(/^Replace 1 file of mine \(\/EFI\/BOOT\/BOOTX64\.EFI\)/);
+    await shot('copy-efi-conflict');
+    await axe('copy-EFI conflict');
+    await replace.focus();
+    await page.keyboard.press('Space');
+    const confirm = panel.getByRole('button', { name: /^Copy \d+ files?$/ });
+    await confirm.waitFor();
+    assert.equal(await replace.isChecked(), true);
+    assert.deepEqual(treeState(usedDir), before, 'planning wrote nothing');
+    await confirm.click();
+    await panel.getByText(/^Done: the key now starts/).waitFor({ timeout: 60_000 });
+    const during = treeState(usedDir);
+    const theirs = before.get('EFI/BOOT/BOOTX64.EFI')!;
+    assert.notEqual(during.get('EFI/BOOT/BOOTX64.EFI'), theirs);
+    assert.ok([...during].some(([path, hash]) => path.startsWith('.bootkey/') && hash === theirs), 'their loader kept under /.bootkey');
+    for (const [path, hash] of before) if (path !== 'EFI/BOOT/BOOTX64.EFI') assert.equal(during.get(path), hash, path);
+    await panel.getByRole('button', { name: 'Undo: remove the boot files Bootkey added' }).click();
+    await panel.getByText(/^Undone: removed \d+ files?.*, restored 1 of yours/).waitFor();
+    assert.deepEqual(treeState(usedDir), before, 'undo gives back exactly the key as it was');
   });
 
   test('an image that does not fit: the plan shows the mapped message, offers no copy, writes nothing', async () => {
