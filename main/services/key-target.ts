@@ -76,10 +76,8 @@ export async function openKeyTarget(spec: string, deps: KeyTargetDeps, options: 
   }
 }
 
-async function openFolder(folder: string, deps: KeyTargetDeps): Promise<KeyTarget> {
-  // Without udisks (no system bus) a folder is still a target; only its UUID and type stay unknown.
-  const snapshot = await deps.disks.refresh().catch((): DiskSnapshot => ({ drives: [] }));
-  // The volume mounted at the longest mount point that contains the folder.
+/** The volume mounted at the longest mount point that contains the folder. */
+function volumeHolding(folder: string, snapshot: DiskSnapshot): Volume | undefined {
   let best: Volume | undefined;
   let bestLength = -1;
   for (const drive of snapshot.drives) {
@@ -93,6 +91,13 @@ async function openFolder(folder: string, deps: KeyTargetDeps): Promise<KeyTarge
       }
     }
   }
+  return best;
+}
+
+async function openFolder(folder: string, deps: KeyTargetDeps): Promise<KeyTarget> {
+  // Without udisks (no system bus) a folder is still a target; only its UUID and type stay unknown.
+  const noDisks = (): DiskSnapshot => ({ drives: [] });
+  const best = volumeHolding(folder, await deps.disks.refresh().catch(noDisks));
   const { free } = await deps.disks.usage(folder);
   return {
     root: folder,
@@ -102,7 +107,16 @@ async function openFolder(folder: string, deps: KeyTargetDeps): Promise<KeyTarge
     label: best?.idLabel ?? '',
     device: best?.device ?? null,
     kind: 'folder',
-    recheck: async () => undefined,
+    // A key mounted at the folder must still be the same filesystem (another key mounted at the same place is
+    // not the one the user chose).
+    recheck: async () => {
+      if (!best) return;
+      const now = volumeHolding(folder, await deps.disks.refresh().catch(noDisks));
+      if (now?.deviceNumber !== best.deviceNumber || now.idUuid !== best.idUuid) {
+        throw new BootkeyError('TARGET_CHANGED', `${folder} is no longer on ${best.device} (${best.idLabel || best.idUuid}): choose the key again`,
+          { path: folder, device: best.device });
+      }
+    },
     present: async () => (await deps.files.kind(folder)) === 'directory',
     release: async () => undefined,
   };
