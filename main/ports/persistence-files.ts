@@ -58,8 +58,6 @@ export interface SquashfsTools {
   extract(image: string, inner: string, dir: string): Promise<void>;
   /** A new image `out` of the tree under `dir`, every file owned by root, with this compressor and block size. */
   build(dir: string, out: string, options: { compression: string; blockSize: number }): Promise<void>;
-  /** SHA-256 (hex) of one file in the image, streamed out of it. */
-  hashFile(image: string, inner: string): Promise<string>;
 }
 
 export interface Ext4CheckResult {

@@ -1,8 +1,5 @@
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { BootkeyError } from '../../core/errors.js';
 import type { SquashfsTools } from '../../ports/persistence-files.js';
-import { mustSucceed, TOOL_ENV, TOOL_TIMEOUT_MS } from './run-tool.js';
+import { mustSucceed } from './run-tool.js';
 
 const PACKAGE = 'squashfs-tools';
 
@@ -25,22 +22,5 @@ export const squashfsTools: SquashfsTools = {
   },
   async build(dir, out, { compression, blockSize }) {
     await mustSucceed('mksquashfs', [dir, out, '-noappend', '-all-root', '-no-progress', '-quiet', '-comp', compression, '-b', String(blockSize)], PACKAGE);
-  },
-  hashFile(image, inner) {
-    return new Promise((resolve, reject) => {
-      const child = spawn('unsquashfs', ['-cat', image, inner], { stdio: ['ignore', 'pipe', 'pipe'], env: TOOL_ENV, timeout: TOOL_TIMEOUT_MS });
-      const hash = createHash('sha256');
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => hash.update(chunk));
-      child.stderr.on('data', (chunk: Buffer) => {
-        stderr = (stderr + chunk.toString()).slice(-500);
-      });
-      child.on('error', (error: NodeJS.ErrnoException) => reject(error.code === 'ENOENT'
-        ? new BootkeyError('MISSING_TOOL', `unsquashfs is not installed (package ${PACKAGE})`) : error));
-      child.on('close', (code) => {
-        if (code === 0) resolve(hash.digest('hex'));
-        else reject(new BootkeyError('IO_ERROR', `unsquashfs -cat ${inner} failed (status ${code}): ${stderr}`));
-      });
-    });
   },
 };

@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
+import { hashFile } from '../../../main/adapters/fs/durable-writer.js';
 import { e2fsprogs } from '../../../main/adapters/persistence/e2fsprogs.js';
 import { hostPersistenceFiles } from '../../../main/adapters/persistence/host-persistence-files.js';
 import { squashfsTools } from '../../../main/adapters/persistence/squashfs-tools.js';
@@ -92,7 +93,7 @@ function dmCreate(name: string, table: string, readOnly = false): void {
 const dmRemove = (name: string) => run('dmsetup', ['remove', '--noudevsync', name]);
 
 /** The seed's merge: mirror the snapshot onto a sparse file, wait for sync, e2fsck, mksquashfs. */
-function mirrorMerge(overlay: string, dir: string): { seconds: number; preFsckSha256: string; fsck: number; steps: Record<string, number> } {
+async function mirrorMerge(overlay: string, dir: string): Promise<{ seconds: number; preFsckSha256: string; fsck: number; steps: Record<string, number> }> {
   const steps: Record<string, number> = {};
   const started = performance.now();
   let mark = started;
@@ -120,7 +121,7 @@ function mirrorMerge(overlay: string, dir: string): { seconds: number; preFsckSh
   unloop(newDev);
   lap('mirror');
   // The image as the mirror made it, before e2fsck stamps its check time into the superblock (not timed).
-  const preFsckSha256 = sha256(readFileSync(newfs));
+  const preFsckSha256 = await hashFile(newfs);
   const hashed = performance.now() - mark;
   mark += hashed;
   const fsck = tryRun('e2fsck', ['-f', '-y', newfs]).code;
@@ -142,7 +143,7 @@ async function applyOnly(overlay: string, dir: string): Promise<string> {
   const usage = await readDmSnapshot(source, (e) => exceptions.push(e)).finally(() => source.close());
   const rootfs = `${dir}/${ROOTFS_IN_SQUASHFS}`;
   await hostPersistenceFiles.copyChunks(overlay, rootfs, planMergeCopies(exceptions, usage.chunkSectors, sectors * 512));
-  return sha256(readFileSync(rootfs));
+  return hashFile(rootfs);
 }
 
 /** Our merge in this process (no CLI start-up in the time): a folder key, work folder on the same tmpfs. */
@@ -201,7 +202,7 @@ async function main(): Promise<void> {
     mkdirSync(mirrorDir, { recursive: true });
     copyFileSync(overlay, `${mirrorDir}/overlay`);
     run('sync', []);
-    const mirror = mirrorMerge(`${mirrorDir}/overlay`, mirrorDir);
+    const mirror = await mirrorMerge(`${mirrorDir}/overlay`, mirrorDir);
     const oursKey = `${base}/ours-${round}`;
     mkdirSync(`${oursKey}/LiveOS`, { recursive: true });
     copyFileSync(squashfs, `${oursKey}/LiveOS/squashfs.img`);
@@ -230,7 +231,7 @@ async function main(): Promise<void> {
   report.newSquashfsInfo = run('unsquashfs', ['-s', `${key}/LiveOS/squashfs.img`]);
   run('mount', ['-t', 'squashfs', '-o', 'ro,loop', `${key}/LiveOS/squashfs.img`, sq]);
   const newOrigin = loop(`${sq}/LiveOS/rootfs.img`, true);
-  report.newRootfsSha256 = sha256(readFileSync(newOrigin));
+  report.newRootfsSha256 = await hashFile(newOrigin);
   run('mount', ['-t', 'ext4', '-o', 'ro', newOrigin, live]);
   report.mergedTree = walk(live);
   run('umount', [live]);
