@@ -16,7 +16,9 @@ export type HelperRequest =
   /** Validate only: exits 0 when the device passes every check (used by tests and as a dry run). */
   | { verb: 'check'; target: ConfirmedDevice }
   /** GRUB's BIOS boot code into the MBR and core.img into the gap; `mountPoint` must be a partition of `target`. */
-  | { verb: 'install-grub-bios'; target: ConfirmedDevice; mountPoint: string };
+  | { verb: 'install-grub-bios'; target: ConfirmedDevice; mountPoint: string }
+  /** Read only: `dmsetup status` of a live system's device-mapper device (`live-rw`, or `bootkey-…`). */
+  | { verb: 'dm-status'; name: string };
 
 /** One line of the helper's JSON output. */
 export type HelperEvent = { event: string } & Record<string, unknown>;

@@ -8,9 +8,12 @@
  *
  *   bootkey-helper check DEVICE SERIAL SIZE
  *   bootkey-helper install-grub-bios DEVICE SERIAL SIZE MOUNTPOINT
+ *   bootkey-helper dm-status NAME
  *
  * DEVICE is a whole disk (/dev/sdb), SERIAL and SIZE (bytes) what the user confirmed, MOUNTPOINT the mounted
- * partition of DEVICE that receives /boot/grub.
+ * partition of DEVICE that receives /boot/grub. dm-status only reads: `dmsetup status` of one live system's
+ * device-mapper device (dracut's live-rw, live-base, ...), so Bootkey can show the kernel's numbers for an overlay
+ * in use beside its own.
  */
 #define _GNU_SOURCE
 #include <ctype.h>
@@ -41,6 +44,8 @@ enum {
 #define MAX_FAMILY 256
 static const char *const SYSTEM_MOUNTS[] = {"/", "/boot", "/boot/efi", "/efi", "/home", "/usr", "/var", NULL};
 static const char *const GRUB_INSTALL[] = {"/usr/sbin/grub-install", "/usr/sbin/grub2-install", NULL};
+static const char *const DMSETUP[] = {"/usr/sbin/dmsetup", "/sbin/dmsetup", NULL};
+#define DM_NAME_MAX 48
 
 static void json_string(const char *s) {
   putchar('"');
@@ -72,7 +77,10 @@ static int read_line(const char *path, char *out, size_t size) {
   if (!f) return -1;
   if (!fgets(out, (int)size, f)) out[0] = '\0';
   fclose(f);
-  out[strcspn(out, "\n")] = '\0';
+  /* One line, without the trailing blank dmsetup leaves after the last field. */
+  size_t end = strcspn(out, "\n");
+  while (end > 0 && out[end - 1] == ' ') end--;
+  out[end] = '\0';
   return 0;
 }
 
@@ -335,9 +343,86 @@ static void install_grub_bios(const struct target *t, const char *device, const 
     fail(EXIT_TOOL_FAILED, "TOOL_FAILED", "%s failed (status %d)", program, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
+/* dracut's live devices (live-rw, live-base, live-osimg-min ...) and Bootkey's own: `live-` or `bootkey-`, then
+ * 1 to DM_NAME_MAX of [a-z0-9-]; and the kernel must have a device-mapper device of that name now. */
+static void check_dm_name(const char *name) {
+  const char *rest = strncmp(name, "live-", 5) == 0 ? name + 5 : strncmp(name, "bootkey-", 8) == 0 ? name + 8 : NULL;
+  if (!rest) fail(EXIT_USAGE, "USAGE", "NAME must start with live- or bootkey-");
+  size_t length = strlen(rest);
+  if (length == 0 || length > DM_NAME_MAX) fail(EXIT_USAGE, "USAGE", "NAME must have 1 to %d characters after its prefix", DM_NAME_MAX);
+  for (const char *c = rest; *c; c++)
+    if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '-'))
+      fail(EXIT_USAGE, "USAGE", "NAME may hold only a-z, 0-9 and -");
+  DIR *dir = opendir("/sys/block");
+  if (!dir) fail(EXIT_INTERNAL, "INTERNAL", "cannot list /sys/block");
+  int found = 0;
+  for (struct dirent *e; !found && (e = readdir(dir));) {
+    if (strncmp(e->d_name, "dm-", 3) != 0) continue;
+    char path[PATH_MAX], value[128];
+    snprintf(path, sizeof path, "/sys/block/%s/dm/name", e->d_name);
+    found = read_line(path, value, sizeof value) == 0 && strcmp(value, name) == 0;
+  }
+  closedir(dir);
+  if (!found) fail(EXIT_REFUSED, "REFUSED", "there is no device-mapper device named %s", name);
+}
+
+/* `dmsetup status NAME`, its one line reported as {"event":"dm-status","name":...,"status":...}. */
+static void dm_status(const char *name) {
+  check_dm_name(name);
+  const char *program = NULL;
+  for (int i = 0; DMSETUP[i] && !program; i++)
+    if (access(DMSETUP[i], X_OK) == 0) program = DMSETUP[i];
+  if (!program) fail(EXIT_MISSING_TOOL, "MISSING_TOOL", "dmsetup is not installed");
+  int fds[2];
+  if (pipe(fds) != 0) fail(EXIT_INTERNAL, "INTERNAL", "pipe: %s", strerror(errno));
+  char *const argv[] = {(char *)program, "status", (char *)name, NULL};
+  char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
+  pid_t child = fork();
+  if (child < 0) fail(EXIT_INTERNAL, "INTERNAL", "fork: %s", strerror(errno));
+  if (child == 0) {
+    dup2(fds[1], STDOUT_FILENO);
+    close(fds[0]);
+    close(fds[1]);
+    execve(program, argv, envp);
+    _exit(127);
+  }
+  close(fds[1]);
+  char out[4096];
+  size_t used = 0;
+  for (ssize_t got; (got = read(fds[0], out + used, sizeof out - 1 - used)) != 0;) {
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      fail(EXIT_INTERNAL, "INTERNAL", "read: %s", strerror(errno));
+    }
+    used += (size_t)got;
+    if (used == sizeof out - 1) break;
+  }
+  close(fds[0]);
+  out[used] = '\0';
+  int status;
+  while (waitpid(child, &status, 0) < 0)
+    if (errno != EINTR) fail(EXIT_INTERNAL, "INTERNAL", "waitpid: %s", strerror(errno));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fail(EXIT_TOOL_FAILED, "TOOL_FAILED", "%s failed (status %d)", program, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  /* One line, without the trailing blank dmsetup leaves after the last field. */
+  size_t end = strcspn(out, "\n");
+  while (end > 0 && out[end - 1] == ' ') end--;
+  out[end] = '\0';
+  printf("{\"event\":\"dm-status\",\"name\":");
+  json_string(name);
+  printf(",\"status\":");
+  json_string(out);
+  printf("}\n{\"event\":\"done\"}\n");
+}
+
 int main(int argc, char **argv) {
-  if (argc < 2) fail(EXIT_USAGE, "USAGE", "usage: bootkey-helper check|install-grub-bios DEVICE SERIAL SIZE [MOUNTPOINT]");
+  if (argc < 2) fail(EXIT_USAGE, "USAGE", "usage: bootkey-helper check|install-grub-bios DEVICE SERIAL SIZE [MOUNTPOINT] | dm-status NAME");
   const char *verb = argv[1];
+  if (strcmp(verb, "dm-status") == 0) {
+    if (argc != 3) fail(EXIT_USAGE, "USAGE", "dm-status takes 1 argument");
+    dm_status(argv[2]);
+    return EXIT_DONE;
+  }
   int wanted = strcmp(verb, "check") == 0 ? 5 : strcmp(verb, "install-grub-bios") == 0 ? 6 : 0;
   if (!wanted) fail(EXIT_USAGE, "USAGE", "unknown verb");
   if (argc != wanted) fail(EXIT_USAGE, "USAGE", "%s takes %d arguments", verb, wanted - 2);

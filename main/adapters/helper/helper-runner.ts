@@ -31,6 +31,7 @@ export interface HelperRunnerOptions {
 
 /** The helper's argv for a request; nothing here is ever joined into a shell string. */
 export function helperArgs(request: HelperRequest): string[] {
+  if (request.verb === 'dm-status') return ['dm-status', request.name];
   const { device, serial, size } = request.target;
   const target = [device, serial, String(size)];
   return request.verb === 'check' ? ['check', ...target] : ['install-grub-bios', ...target, request.mountPoint];
