@@ -33,6 +33,8 @@ export interface PersistenceFiles {
   remove(path: string): Promise<void>;
   /** Whether a loop device of this system has the file open (an overlay in use must not change). */
   inUse(path: string): Promise<boolean>;
+  /** Names of the device-mapper devices stacked on a loop device of this file (dracut's live-rw over an overlay). */
+  deviceMapperUsers(path: string): Promise<string[]>;
   /** Free bytes of the filesystem holding `dir`, and its device number (to tell two places share one). */
   space(dir: string): Promise<{ freeBytes: number; device: number }>;
   /** A new private folder inside `parent`. */

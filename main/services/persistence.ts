@@ -5,6 +5,7 @@ import { readOverlayUsage, type OverlayUsage } from '../core/persistence/overlay
 import {
   HOME_IMAGE, LIVE_DIR, OVERLAYFS_DIRS, checkPersistenceSize, overlayFileName, type OverlayType,
 } from '../core/persistence/persistence-plan.js';
+import type { PrivilegedRunner } from '../ports/privileged-runner.js';
 import type { ClosableByteSource, Ext4CheckResult, Ext4Tools, PersistenceFiles, SquashfsTools } from '../ports/persistence-files.js';
 
 /** The part of a key target persistence needs (services/key-target's KeyTarget has all of it). */
@@ -22,6 +23,8 @@ export interface PersistenceDeps {
   files: PersistenceFiles;
   ext4: Ext4Tools;
   squashfs: SquashfsTools;
+  /** The helper, for `dmsetup status` of an overlay a running live system uses; without it, offline numbers only. */
+  runner?: PrivilegedRunner;
   openTarget(spec: string): Promise<PersistenceTarget>;
   /** For backup names. */
   now(): Date;
@@ -43,6 +46,10 @@ export interface PersistenceFile {
   usage?: OverlayUsage;
   /** Why the usage could not be read. */
   problem?: string;
+  /** An overlay in use: what the kernel says for each device-mapper device over it (after `<start> <length> snapshot`). */
+  kernel?: { device: string; status: string }[];
+  /** Why the kernel's numbers could not be had (helper missing, password refused). */
+  kernelProblem?: string;
 }
 
 export interface LiveInstallation {
@@ -176,8 +183,25 @@ export class PersistenceService {
     return chosen;
   }
 
+  /** Offline numbers; for a dm overlay a running system uses, the kernel's beside them (through the helper). */
   status(spec: string, identity: LiveIdentity = {}, name?: string): Promise<PersistenceFile> {
-    return this.withTarget(spec, (target) => this.pick(target, identity, name));
+    return this.withTarget(spec, async (target) => {
+      const file = await this.pick(target, identity, name);
+      const runner = this.deps.runner;
+      if (!runner || file.usage?.type !== 'dm-snapshot') return file;
+      const devices = await this.deps.files.deviceMapperUsers(file.path);
+      try {
+        const kernel = [];
+        for (const device of devices) {
+          const events = await runner.run({ verb: 'dm-status', name: device });
+          const line = String(events.find((e) => e.event === 'dm-status')?.status ?? '');
+          kernel.push({ device, status: line.replace(/^\d+ \d+ snapshot /, '') });
+        }
+        return devices.length ? { ...file, kernel } : file;
+      } catch (error) {
+        return { ...file, kernelProblem: error instanceof Error ? error.message : String(error) };
+      }
+    });
   }
 
   /** Creates the overlay dracut will find for this key (and home.img), after checking limits and free space. */

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
-import { readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { run } from '../fixtures/command.js';
 import { fixture } from '../fixtures/index.js';
 import { tierSuite } from '../harness/tier.js';
 import { runInUml, type UmlResult } from '../harness/uml/index.js';
@@ -16,19 +19,34 @@ tierSuite('uml', 'LiveOS dm overlay merge into a new squashfs.img (UML, real dev
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   let r: any;
 
+  let dir: string;
+
   before(async () => {
     const squashfs = await fixture('liveos-squashfs');
+    dir = await mkdtemp(join(tmpdir(), 'bootkey-merge-'));
+    const helper = join(dir, 'bootkey-helper');
+    await run('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', helper, 'resources/helper/bootkey-helper.c']);
     uml = await runInUml({
       command: ['node', '--import', 'tsx', 'test/integration/inside/persist-merge.ts', squashfs, '1', '4'],
       udisks: false,
       memMb: 1536,
+      env: { BOOTKEY_HELPER: helper },
+      outDir: dir, // hostfs-mounted inside, so the helper built here is visible there
       timeoutMs: 400_000,
     });
     r = JSON.parse(await readFile(`${uml.outDir}/persist-merge.json`, 'utf8').catch(() => '{}'));
   });
 
   after(async () => {
-    if (uml) await rm(uml.outDir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('status on the running system: the helper\'s dmsetup status of live-rw beside our offline numbers, equal', () => {
+    const file = r.liveStatus.json;
+    assert.equal(r.liveStatus.code, 0, r.liveStatus.stderr);
+    assert.equal(file.kernelProblem, undefined);
+    assert.deepEqual(file.kernel, [{ device: 'live-rw', status: r.beforeMerge.kernel }]);
+    assert.equal(r.beforeMerge.kernel, `${file.usage.allocatedSectors}/${file.usage.totalSectors} ${file.usage.metadataSectors}`);
   });
 
   test('the run finished and the merge succeeded', () => {

@@ -19,6 +19,17 @@ const ZERO_WINDOW = 1 << 20;
 const COPY_WINDOW = 4 << 20;
 const ZEROS = Buffer.alloc(COPY_WINDOW);
 
+/** The loop devices (`loop3`) whose backing file is `path`. */
+async function loopsOf(path: string): Promise<string[]> {
+  const target = resolve(path);
+  const found: string[] = [];
+  for (const name of (await readdir('/sys/block').catch(() => [] as string[])).filter((n) => n.startsWith('loop'))) {
+    const backing = await readFile(`/sys/block/${name}/loop/backing_file`, 'utf8').catch(() => '');
+    if (backing.trim() === target) found.push(name);
+  }
+  return found;
+}
+
 /** PersistenceFiles on the host: positioned writes, fdatasync before returning, errno → our codes. */
 export const hostPersistenceFiles: PersistenceFiles = {
   open: (path) => guarded(path, () => FileByteSource.open(path)),
@@ -83,14 +94,16 @@ export const hostPersistenceFiles: PersistenceFiles = {
     await syncDirectory(dirname(to));
   }),
   remove: (path) => guarded(path, () => rm(path, { force: true })),
-  inUse: (path) => guarded(path, async () => {
-    const target = resolve(path);
-    const loops = await readdir('/sys/block').catch(() => [] as string[]);
-    for (const name of loops.filter((n) => n.startsWith('loop'))) {
-      const backing = await readFile(`/sys/block/${name}/loop/backing_file`, 'utf8').catch(() => '');
-      if (backing.trim() === target) return true;
+  inUse: (path) => guarded(path, async () => (await loopsOf(path)).length > 0),
+  deviceMapperUsers: (path) => guarded(path, async () => {
+    const loops = new Set(await loopsOf(path));
+    const names: string[] = [];
+    if (loops.size === 0) return names;
+    for (const dm of (await readdir('/sys/block').catch(() => [] as string[])).filter((n) => n.startsWith('dm-'))) {
+      const slaves = await readdir(`/sys/block/${dm}/slaves`).catch(() => [] as string[]);
+      if (slaves.some((slave) => loops.has(slave))) names.push((await readFile(`/sys/block/${dm}/dm/name`, 'utf8')).trim());
     }
-    return false;
+    return names;
   }),
   space: (dir) => guarded(dir, async () => {
     const [fs, info] = await Promise.all([statfs(dir), stat(dir)]);

@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import dbus from 'dbus-next';
 import { hostKeyFiles } from '../../adapters/fs/key-files.js';
+import { HelperRunner } from '../../adapters/helper/helper-runner.js';
 import { e2fsprogs } from '../../adapters/persistence/e2fsprogs.js';
 import { hostPersistenceFiles } from '../../adapters/persistence/host-persistence-files.js';
 import { squashfsTools } from '../../adapters/persistence/squashfs-tools.js';
@@ -53,6 +54,8 @@ async function withService<T>(work: (service: PersistenceService) => Promise<T>)
     files: hostPersistenceFiles,
     ext4: e2fsprogs,
     squashfs: squashfsTools,
+    // BOOTKEY_HELPER runs a helper directly (tests, as root), as for multiboot.
+    runner: new HelperRunner(process.env.BOOTKEY_HELPER ? { helperPath: process.env.BOOTKEY_HELPER, direct: true } : {}),
     openTarget: (spec) => openKeyTarget(spec, { disks, drives, files: hostKeyFiles, sleep: (ms) => sleep(ms) }),
     now: () => new Date(),
   });
@@ -71,7 +74,9 @@ function usageLine(u: OverlayUsage): string {
 }
 
 function fileLine(f: PersistenceFile): string {
-  return `  ${f.name}${f.matchesKey ? ' (dracut uses this one)' : ''}: ${f.usage ? usageLine(f.usage) : `unreadable: ${f.problem}`}`;
+  const kernel = [...(f.kernel ?? []).map((k) => `\n    in use by ${k.device}; the kernel says: ${k.status}`),
+    ...(f.kernelProblem ? [`\n    in use; the kernel's numbers could not be read: ${f.kernelProblem}`] : [])].join('');
+  return `  ${f.name}${f.matchesKey ? ' (dracut uses this one)' : ''}: ${f.usage ? usageLine(f.usage) : `unreadable: ${f.problem}`}${kernel}`;
 }
 
 function identity(values: ParsedArgs['values']): LiveIdentity {

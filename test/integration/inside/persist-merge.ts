@@ -189,6 +189,8 @@ async function main(): Promise<void> {
   const snapshotTree = walk(live);
   run('umount', [live]);
   report.beforeMerge = { kernel: dmStatus('live-rw') };
+  // On a running live system (the overlay held by live-rw): status shows the kernel's numbers through the helper.
+  if (process.env.BOOTKEY_HELPER) report.liveStatus = bootkey(['persist', 'status', key, '--label', 'LIVE', '--uuid', 'KEY-0001']);
   dmRemove('live-rw');
   unloop(cow);
   report.baseTree = baseTree;
