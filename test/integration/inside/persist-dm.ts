@@ -3,32 +3,15 @@
 // on loop devices, `dmsetup create live-rw --table "0 <sectors> snapshot <origin> <cow> PO 8"`), written
 // through ext4, and measured both ways: the kernel's `dmsetup status` and our offline `persist status --file`.
 // Prints nothing; writes a JSON report into BOOTKEY_OUT for the host to judge.
-import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { bootkey, run, tryRun } from './inside-commands.js';
 
 const [squashfs] = process.argv.slice(2) as [string];
 const out = process.env.BOOTKEY_OUT ?? '/tmp';
 const report: Record<string, unknown> = { steps: [] };
 const steps = report.steps as unknown[];
 
-function run(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-}
-function tryRun(cmd: string, args: string[]): { code: number; out: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}`.trim() };
-}
-function bootkey(args: string[]): { code: number; json: unknown; stderr: string } {
-  const r = spawnSync('node', ['--import', 'tsx', 'test/integration/inside/bootkey-cli.ts', ...args, '--json'], { encoding: 'utf8' });
-  let json: unknown;
-  try {
-    json = JSON.parse(r.stdout);
-  } catch {
-    json = r.stdout;
-  }
-  return { code: r.status ?? -1, json, stderr: r.stderr };
-}
 function ours(path: string): unknown {
   return bootkey(['persist', 'status', '--file', path]).json;
 }

@@ -4,7 +4,7 @@
 // persistence service's merge), timed round by round; then `bootkey persist merge` on the key itself, and the
 // new squashfs.img mounted (and its rootfs.img mounted) to be compared with what the snapshot showed.
 // Writes a JSON report into BOOTKEY_OUT for the host to judge.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
@@ -16,6 +16,7 @@ import { squashfsTools } from '../../../main/adapters/persistence/squashfs-tools
 import { planMergeCopies } from '../../../main/core/persistence/dm-merge.js';
 import { readDmSnapshot, type DmException } from '../../../main/core/persistence/dm-snapshot.js';
 import { PersistenceService, ROOTFS_IN_SQUASHFS } from '../../../main/services/persistence.js';
+import { bootkey, run, tryRun } from './inside-commands.js';
 
 const [squashfs, roundsText = '1', writeMbText = '4', disk] = process.argv.slice(2) as [string, string?, string?, string?];
 const rounds = Number(roundsText);
@@ -23,23 +24,6 @@ const writeMb = Number(writeMbText);
 const out = process.env.BOOTKEY_OUT ?? '/tmp';
 const report: Record<string, unknown> = {};
 
-function run(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 }).trim();
-}
-function tryRun(cmd: string, args: string[]): { code: number; out: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}`.trim() };
-}
-function bootkey(args: string[]): { code: number; json: unknown; stderr: string } {
-  const r = spawnSync('node', ['--import', 'tsx', 'test/integration/inside/bootkey-cli.ts', ...args, '--json'], { encoding: 'utf8' });
-  let json: unknown;
-  try {
-    json = JSON.parse(r.stdout);
-  } catch {
-    json = r.stdout;
-  }
-  return { code: r.status ?? -1, json, stderr: r.stderr };
-}
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const dmStatus = (name: string) => run('dmsetup', ['status', name]).replace(/^\d+ \d+ \S+ /, '');
 

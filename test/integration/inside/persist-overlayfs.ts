@@ -2,30 +2,14 @@
 // is mounted as dracut's dmsquash-live does with rd.live.overlay.overlayfs (the ext4 image on a loop device,
 // its overlayfs/ and ovlwork/ as upper and work over the read-only root), written, then grown with
 // `bootkey persist grow` and mounted again. statfs (stat -f, df) of the mounted image is the judge of usage.
-import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { bootkey, run, tryRun } from './inside-commands.js';
 
 const [squashfs] = process.argv.slice(2) as [string];
 const out = process.env.BOOTKEY_OUT ?? '/tmp';
 const report: Record<string, unknown> = {};
 
-function run(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-}
-function tryRun(cmd: string, args: string[]): number {
-  return spawnSync(cmd, args).status ?? -1;
-}
-function bootkey(args: string[]): { code: number; json: unknown; stderr: string } {
-  const r = spawnSync('node', ['--import', 'tsx', 'test/integration/inside/bootkey-cli.ts', ...args, '--json'], { encoding: 'utf8' });
-  let json: unknown;
-  try {
-    json = JSON.parse(r.stdout);
-  } catch {
-    json = r.stdout;
-  }
-  return { code: r.status ?? -1, json, stderr: r.stderr };
-}
 /** statfs of a mount point: block size, total, free. */
 function statfs(path: string): { bsize: number; blocks: number; free: number } {
   const [bsize, blocks, free] = run('stat', ['-f', '-c', '%S %b %f', path]).split(' ').map(Number) as [number, number, number];
