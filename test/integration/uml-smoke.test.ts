@@ -2,10 +2,12 @@
 // and a FAT32 partition on the key, mounts it, and the data is really there; the harness passes argv, env,
 // output and exit codes through intact, enforces time limits, and leaves no process or temporary file behind.
 import assert from 'node:assert/strict';
-import { access, mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { access, mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tierSuite } from '../harness/tier.js';
 import { runInUml, umlProcessIds, type UmlResult } from '../harness/uml/index.js';
 
@@ -43,6 +45,20 @@ function runDirOf(result: UmlResult): string {
 async function assertCleanedUp(result: UmlResult): Promise<void> {
   assert.deepEqual(await umlProcessIds(result.umid), [], 'a linux.uml process of this run is still alive');
   await assert.rejects(access(runDirOf(result)), { code: 'ENOENT' }, 'the run folder was not removed');
+}
+
+/** The UML run whose main process is a child of `parent`: its umid and run folder, from its command line. */
+async function umlRunOf(parent: number): Promise<{ umid: string; runDir: string } | undefined> {
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'latin1').catch(() => '');
+    if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== parent) continue;
+    const argv = (await readFile(`/proc/${entry}/cmdline`, 'latin1').catch(() => '')).split('\0');
+    const umid = argv.find((a) => a.startsWith('umid='))?.slice(5);
+    const umlDir = argv.find((a) => a.startsWith('uml_dir='))?.slice(8);
+    if (umid && umlDir) return { umid, runDir: umlDir.slice(0, umlDir.lastIndexOf('/')) };
+  }
+  return undefined;
 }
 
 function blkidField(blkid: string, name: string): string | undefined {
@@ -148,6 +164,27 @@ tierSuite('uml', 'UML harness', () => {
       assert.ok(lines.some((line) => line.includes('scsi_debug') && line.trim().endsWith(dev)), result.stdout);
     }
     await assertCleanedUp(result);
+  });
+
+  test('a test process stopped by SIGTERM (the runner giving up) takes its UML and run folder with it', async () => {
+    const harness = new URL('../harness/uml/index.ts', import.meta.url).pathname;
+    const child = spawn(process.execPath, ['--import', 'tsx', '-e',
+      `require(${JSON.stringify(harness)}).runInUml({ command: ['sleep', '600'], udisks: false, timeoutMs: 300_000 });`],
+    { stdio: 'ignore' });
+    const exited = new Promise<NodeJS.Signals | null>((done) => child.once('exit', (_code, signal) => done(signal)));
+    // UML's main process is the child's own child (setpriv execs it); its command line names the run.
+    let found: { umid: string; runDir: string } | undefined;
+    for (let waited = 0; !found && waited < 60_000; waited += 250) {
+      await sleep(250);
+      found = await umlRunOf(child.pid!);
+    }
+    assert.ok(found, 'the child never started UML');
+    await sleep(2000);
+    child.kill('SIGTERM');
+    assert.equal(await exited, 'SIGTERM', 'the child did not die of the signal');
+    for (let waited = 0; (await umlProcessIds(found.umid)).length > 0 && waited < 10_000; waited += 250) await sleep(250);
+    assert.deepEqual(await umlProcessIds(found.umid), [], 'a linux.uml process of the stopped run is still alive');
+    await assert.rejects(access(found.runDir), { code: 'ENOENT' }, 'the run folder was not removed');
   });
 
   test('a run over its time limit is killed, reported, and leaves no process or temporary file', async (t) => {

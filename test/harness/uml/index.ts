@@ -4,6 +4,7 @@
 // the console, enforces the time limit and removes every process and temporary file of the run.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -102,9 +103,23 @@ export async function umlProcessIds(umid: string): Promise<number[]> {
   return pids;
 }
 
-/** Process groups of the runs under way; if this process exits anyway (uncaught error), they go with it. */
-const liveGroups = new Set<number>();
-process.on('exit', () => liveGroups.forEach((group) => killGroup(group)));
+/**
+ * Process groups of the runs under way: they go with this process when it exits (uncaught error) or is stopped by
+ * a signal (the test runner's SIGTERM, Ctrl-C). A SIGKILL leaves no handler to run: pdeathsig covers UML's main
+ * process then (see the spawn).
+ */
+const liveGroups = new Map<number, string>();
+process.on('exit', () => liveGroups.forEach((_, group) => killGroup(group)));
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    liveGroups.forEach((runDir, group) => {
+      killGroup(group);
+      rmSync(runDir, { recursive: true, force: true });
+    });
+    // Die of the same signal, as the default action would have.
+    process.kill(process.pid, signal);
+  });
+}
 
 function killGroup(group: number): void {
   try {
@@ -176,7 +191,7 @@ export async function runInUml(options: UmlRunOptions): Promise<UmlResult> {
     const preloads = [preload, process.env.LD_PRELOAD].filter(Boolean).join(' ');
     const started = Date.now();
     // Its own process group, so a timeout can take UML and every host process it cloned in one signal.
-    const child = spawn('linux.uml', args, {
+    const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'linux.uml', ...args], {
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, LD_PRELOAD: preloads },
@@ -190,7 +205,7 @@ export async function runInUml(options: UmlRunOptions): Promise<UmlResult> {
     child.stdout.setEncoding('utf8').on('data', onConsole);
     child.stderr.setEncoding('utf8').on('data', onConsole);
     const group = child.pid;
-    if (group !== undefined) liveGroups.add(group);
+    if (group !== undefined) liveGroups.set(group, runDir);
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
