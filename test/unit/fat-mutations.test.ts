@@ -16,23 +16,12 @@ import { readPartitionTable } from '../../main/core/partitions/partition-table.j
 import { run } from '../fixtures/command.js';
 import { makeFat, partitionedDisk, splice } from '../fixtures/disk-image.js';
 import { MemoryByteSource } from '../harness/memory-byte-source.js';
+import { random } from '../harness/mutations.js';
 import { tierSuite } from '../harness/tier.js';
 
 const CASES = 3000;
 const ESP_START = 34 * 512;
 const ESP_BYTES = 2 * 1024 * 1024;
-
-/** A small seeded generator (mulberry32) so a failing case can be replayed from its number. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function buildDisk(dir: string): Promise<Uint8Array> {
   const esp = join(dir, 'esp.img');
