@@ -190,3 +190,34 @@ function depth(path: string): number {
 export function backupPathOf(operationId: string, path: string): string {
   return `${BACKUP_DIR}/${operationId}${normalizePath(path)}`;
 }
+
+/** The kind of operation `bootkey persist create` records: the overlays and home.img it made on the key. */
+export const PERSISTENCE_KIND = 'persistence';
+
+/** Persistence files Bootkey created and that are still recorded (the "what Bootkey put on this key" summary). */
+export function persistenceFiles(manifest: KeyManifest): ManifestFile[] {
+  return manifest.operations.filter((op) => op.kind === PERSISTENCE_KIND).flatMap((op) => op.added);
+}
+
+/** The manifest without the persistence file at `path`; a persistence operation left with no file goes too. */
+export function withoutPersistenceFile(manifest: KeyManifest, path: string): KeyManifest {
+  const gone = keyPathKey(path);
+  const operations = manifest.operations.flatMap((op) => {
+    if (op.kind !== PERSISTENCE_KIND) return [op];
+    const added = op.added.filter((f) => keyPathKey(f.path) !== gone);
+    return added.length ? [{ ...op, added }] : [];
+  });
+  return { ...manifest, operations };
+}
+
+/**
+ * A file some operation added was rewritten by Bootkey (a grub.cfg given kernel parameters): its recorded hash
+ * follows, so undo still recognises it as Bootkey's and does not keep it as the user's change.
+ */
+export function withRewrittenFile(manifest: KeyManifest, path: string, now: { size: number; sha256: string }): KeyManifest {
+  const key = keyPathKey(path);
+  const operations = manifest.operations.map((op) => (op.added.some((f) => keyPathKey(f.path) === key && f.sha256 !== null)
+    ? { ...op, added: op.added.map((f) => (keyPathKey(f.path) === key && f.sha256 !== null ? { ...f, ...now } : f)) }
+    : op));
+  return { ...manifest, operations };
+}

@@ -56,10 +56,10 @@ export interface PersistenceFiles {
 export interface SquashfsTools {
   /** The size of a regular file in the image, or undefined when there is none at `inner`. */
   fileSize(image: string, inner: string): Promise<number | undefined>;
-  /** Extracts one file to `dir`/`inner` (holes kept). */
-  extract(image: string, inner: string, dir: string): Promise<void>;
+  /** Extracts one file to `dir`/`inner` (holes kept); an aborted `signal` stops the tool (BootkeyError CANCELLED). */
+  extract(image: string, inner: string, dir: string, signal?: AbortSignal): Promise<void>;
   /** A new image `out` of the tree under `dir`, every file owned by root, with this compressor and block size. */
-  build(dir: string, out: string, options: { compression: string; blockSize: number }): Promise<void>;
+  build(dir: string, out: string, options: { compression: string; blockSize: number; signal?: AbortSignal }): Promise<void>;
 }
 
 export interface Ext4CheckResult {

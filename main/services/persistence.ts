@@ -1,12 +1,25 @@
 import { BootkeyError } from '../core/errors.js';
+import { ISO_DIR } from '../core/grub/grub-menu.js';
+import { inspectImage } from '../core/inspect/inspect-image.js';
+import {
+  JOURNAL_PATH, MANIFEST_DIR, MANIFEST_PATH, PERSISTENCE_KIND, serializeManifest, survivingManifest, withOperation,
+  withoutPersistenceFile, withRewrittenFile, type KeyManifest, type ManifestOperation,
+} from '../core/key-manifest.js';
+import { parseSettings, SETTINGS_PATH } from '../core/multiboot/multiboot-settings.js';
 import { checkMergeSpace, planMergeCopies, planMergeSpace, readSquashfsInfo, type SquashfsInfo } from '../core/persistence/dm-merge.js';
 import { readDmSnapshot, RESET_BYTES, SECTOR_BYTES, VALID_FLAG_OFFSET, type DmException } from '../core/persistence/dm-snapshot.js';
+import {
+  editLiveEntries, editParamString, LIVE_GRUB_CFGS, overlayParams, withOverlayParams, withoutOverlayParams,
+} from '../core/persistence/overlay-kernel-params.js';
 import { readOverlayUsage, type OverlayUsage } from '../core/persistence/overlay-status.js';
 import {
   HOME_IMAGE, LIVE_DIR, OVERLAYFS_DIRS, checkPersistenceSize, overlayFileName, type OverlayType,
 } from '../core/persistence/persistence-plan.js';
+import type { DurableWriter } from '../ports/durable-writer.js';
+import type { KeyFiles } from '../ports/key-files.js';
 import type { PrivilegedRunner } from '../ports/privileged-runner.js';
 import type { ClosableByteSource, Ext4CheckResult, Ext4Tools, PersistenceFiles, SquashfsTools } from '../ports/persistence-files.js';
+import type { MultibootService } from './multiboot.js';
 
 /** The part of a key target persistence needs (services/key-target's KeyTarget has all of it). */
 export interface PersistenceTarget {
@@ -26,8 +39,28 @@ export interface PersistenceDeps {
   /** The helper, for `dmsetup status` of an overlay a running live system uses; without it, offline numbers only. */
   runner?: PrivilegedRunner;
   openTarget(spec: string): Promise<PersistenceTarget>;
-  /** For backup names. */
+  /** For backup names and manifest records. */
   now(): Date;
+  /** The key's small files (manifest, grub.cfg, multi-ISO settings) and their atomic replacement. */
+  keyFiles: KeyFiles;
+  writer: DurableWriter;
+  /**
+   * The multi-ISO key's menu: a library ISO's overlay goes into that ISO's extra kernel parameters, so every
+   * later regeneration of the menu keeps it. Given the key's mount point as the target.
+   */
+  multiboot?: Pick<MultibootService, 'menu'>;
+}
+
+/** Asked before a change that loses data, with what is lost in words; false cancels (nothing changed). */
+export type Confirm = (description: string) => Promise<boolean>;
+
+/** A Fedora live ISO of the multi-ISO library, as dracut sees it when iso-scan loop-mounts it. */
+export interface LibraryIso {
+  /** File name in /isos/. */
+  name: string;
+  label: string;
+  /** blkid's UUID of the ISO (its modification date). */
+  uuid: string;
 }
 
 /** The live filesystem's identity as dracut reads it; given by the user when the target cannot tell. */
@@ -41,8 +74,18 @@ export interface PersistenceFile {
   /** Absolute path. */
   path: string;
   role: 'overlay' | 'home';
-  /** The overlay dracut would pick for this key (its label and UUID in the name). */
+  /** The overlay dracut would pick for this key (its label and UUID in the name), or for its library ISO. */
   matchesKey: boolean;
+  /** Key path (`/LiveOS/overlay-…`, `/isos/overlay-…`). */
+  keyPath: string;
+  /** The library ISO (file name in /isos/) this overlay belongs to. */
+  iso?: string;
+  /** After create: the kernel parameters added to the boot entries of its live image. */
+  kernelParams?: string[];
+  /** After create: where they went (a grub.cfg and how many of its entries, or the multi-ISO settings). */
+  bootEntries?: { file: string; entries: number }[];
+  /** After create: why no boot entry got them (the user must add them). */
+  bootProblem?: string;
   usage?: OverlayUsage;
   /** Why the usage could not be read. */
   problem?: string;
@@ -53,8 +96,12 @@ export interface PersistenceFile {
 }
 
 export interface LiveInstallation {
-  /** Absolute path of the LiveOS folder. */
+  /** Absolute path of the LiveOS folder, or of /isos for a library ISO. */
   dir: string;
+  /** The key's extracted /LiveOS, or a Fedora live ISO of the multi-ISO library. */
+  kind: 'extracted' | 'iso';
+  /** kind 'iso': the ISO; absent for overlays in /isos whose ISO is no longer there. */
+  iso?: LibraryIso;
   squashfs: boolean;
   /** An uncompressed LiveOS/rootfs.img beside squashfs.img (old layouts). */
   rootfs: boolean;
@@ -63,6 +110,11 @@ export interface LiveInstallation {
 
 export interface CreateRequest extends LiveIdentity {
   type: OverlayType;
+  /**
+   * A Fedora live ISO of the multi-ISO library (file name in /isos/): its overlay goes next to it, named after
+   * the ISO's label and UUID; `uuid` then names the key when the target cannot tell. Default: /LiveOS.
+   */
+  image?: string;
   size: number;
   /** Also a home.img of this size. */
   homeSize?: number;
@@ -80,6 +132,13 @@ export interface RecoverResult {
 
 /** The origin of a dm overlay inside squashfs.img, where dracut's dmsquash-live finds it. */
 export const ROOTFS_IN_SQUASHFS = `${LIVE_DIR}/rootfs.img`;
+
+export interface DeleteResult {
+  /** Key paths of the files removed. */
+  removed: string[];
+  /** Where kernel parameters were taken out. */
+  bootEntries: { file: string; entries: number }[];
+}
 
 export interface MergeResult {
   overlay: string;
@@ -103,6 +162,30 @@ export interface MergeResult {
   after: OverlayUsage;
   /** Milliseconds per step. */
   timings: Record<string, number>;
+}
+
+/** Manifests, settings and grub.cfg files are small; a larger one is not what we think it is. */
+const SMALL_FILE_LIMIT = 1024 * 1024;
+
+type BootEntries = { file: string; entries: number }[];
+
+/** Where create puts an overlay and how it edits the boot entries of its live image. */
+interface CreatePlace {
+  dir: string;
+  name: string;
+  /** The key's filesystem UUID for rd.live.overlay. */
+  keyUuid: string;
+  iso?: string;
+  bootPlan: (edit: (words: string[]) => string[]) => Promise<BootEntries>;
+}
+
+const rootOf = (target: PersistenceTarget) => target.root.replace(/\/$/, '');
+
+/** What a persistence file holds, in words, for a confirmation. */
+function contentOf(file: PersistenceFile): string {
+  const what = file.role === 'home' ? 'the files in /home of the live system' : 'every change the live system saved in it';
+  const u = file.usage;
+  return u ? `${what}: ${u.usedBytes} bytes used of ${u.capacityBytes} (${u.percentUsed}%)` : what;
 }
 
 function identityOf(target: PersistenceTarget, given: LiveIdentity): { label: string; uuid: string } {
@@ -139,8 +222,21 @@ export class PersistenceService {
     }
   }
 
+  /** One persistence file found in a folder, read offline. */
+  private async describe(root: string, dir: string, name: string, role: PersistenceFile['role'], matchesKey: boolean, iso?: string): Promise<PersistenceFile> {
+    const path = `${dir}/${name}`;
+    const file: PersistenceFile = { name, path, role, matchesKey, keyPath: path.slice(root.length), ...(iso !== undefined ? { iso } : {}) };
+    try {
+      file.usage = await this.usageOf(path);
+    } catch (error) {
+      file.problem = error instanceof Error ? error.message : String(error);
+    }
+    return file;
+  }
+
   private async installation(target: PersistenceTarget, identity: LiveIdentity): Promise<LiveInstallation | undefined> {
-    const dir = `${target.root.replace(/\/$/, '')}/${LIVE_DIR}`;
+    const root = rootOf(target);
+    const dir = `${root}/${LIVE_DIR}`;
     const entries = await this.deps.files.list(dir);
     if (entries.length === 0) return undefined;
     const uuid = identity.uuid ?? target.uuid;
@@ -149,36 +245,83 @@ export class PersistenceService {
     for (const entry of entries) {
       const role = entry.name === HOME_IMAGE ? 'home' : entry.name.startsWith('overlay-') ? 'overlay' : undefined;
       if (!role || entry.kind !== 'file') continue;
-      const path = `${dir}/${entry.name}`;
-      const file: PersistenceFile = { name: entry.name, path, role, matchesKey: entry.name === expected };
-      try {
-        file.usage = await this.usageOf(path);
-      } catch (error) {
-        file.problem = error instanceof Error ? error.message : String(error);
-      }
-      files.push(file);
+      files.push(await this.describe(root, dir, entry.name, role, entry.name === expected));
     }
     const has = (name: string) => entries.some((e) => e.name === name && e.kind === 'file');
-    return { dir, squashfs: has('squashfs.img'), rootfs: has('rootfs.img'), files };
+    return { dir, kind: 'extracted', squashfs: has('squashfs.img'), rootfs: has('rootfs.img'), files };
   }
 
+  /**
+   * The Fedora live ISOs of a multi-ISO library, each with the overlays next to it that carry its label and UUID
+   * in their name (dracut's naming rule for a live root found through iso-scan); overlays in /isos whose ISO is
+   * gone come last, in an installation without an ISO.
+   */
+  private async library(target: PersistenceTarget): Promise<LiveInstallation[]> {
+    const root = rootOf(target);
+    const dir = `${root}${ISO_DIR}`;
+    const entries = (await this.deps.files.list(dir)).filter((e) => e.kind === 'file');
+    const overlays = entries.filter((e) => e.name.startsWith('overlay-')).map((e) => e.name);
+    const claimed = new Set<string>();
+    const found: LiveInstallation[] = [];
+    for (const entry of entries.filter((e) => !e.name.startsWith('.') && /\.iso$/i.test(e.name))) {
+      const inspection = await this.withSource(`${dir}/${entry.name}`, inspectImage).catch((error: unknown) => {
+        if (error instanceof BootkeyError) return undefined; // a damaged ISO has no live system to persist
+        throw error;
+      });
+      if (inspection?.family !== 'fedora-live' || !inspection.uuid || /[/\0]/.test(inspection.label + inspection.uuid)) continue;
+      const iso: LibraryIso = { name: entry.name, label: inspection.label, uuid: inspection.uuid };
+      const own = overlayFileName(iso.label, iso.uuid);
+      const files: PersistenceFile[] = [];
+      for (const name of overlays.filter((n) => n === own)) {
+        claimed.add(name);
+        files.push(await this.describe(root, dir, name, 'overlay', true, iso.name));
+      }
+      found.push({ dir, kind: 'iso', iso, squashfs: false, rootfs: false, files });
+    }
+    const orphans = overlays.filter((n) => !claimed.has(n));
+    if (orphans.length) {
+      const files = await Promise.all(orphans.map((n) => this.describe(root, dir, n, 'overlay', false)));
+      found.push({ dir, kind: 'iso', squashfs: false, rootfs: false, files });
+    }
+    return found;
+  }
+
+  private async installations(target: PersistenceTarget, identity: LiveIdentity): Promise<LiveInstallation[]> {
+    const extracted = await this.installation(target, identity);
+    return [...(extracted ? [extracted] : []), ...(await this.library(target))];
+  }
+
+  /** The key's extracted /LiveOS and the Fedora live ISOs of its multi-ISO library, with their persistence files. */
   list(spec: string, identity: LiveIdentity = {}): Promise<LiveInstallation[]> {
-    return this.withTarget(spec, async (target) => {
-      const found = await this.installation(target, identity);
-      return found ? [found] : [];
-    });
+    return this.withTarget(spec, (target) => this.installations(target, identity));
   }
 
-  /** The overlay file a command acts on: `name`, else the one dracut would use for this key, else the only one. */
+  /**
+   * The file a command acts on: `name` (a file name, or its key path when two folders hold the name), else the
+   * overlay dracut would use for this key's /LiveOS, else the only overlay there.
+   */
   private async pick(target: PersistenceTarget, identity: LiveIdentity, name?: string): Promise<PersistenceFile> {
-    const found = await this.installation(target, identity);
-    if (!found) throw new BootkeyError('NOT_FOUND', `no ${LIVE_DIR} folder on ${target.root}`);
-    const files = found.files;
-    const chosen = name !== undefined ? files.find((f) => f.name === name)
-      : files.find((f) => f.matchesKey) ?? (files.filter((f) => f.role === 'overlay').length === 1 ? files.find((f) => f.role === 'overlay') : undefined);
+    const all = await this.installations(target, identity);
+    if (all.length === 0) throw new BootkeyError('NOT_FOUND', `no ${LIVE_DIR} folder and no Fedora live ISO in ${ISO_DIR} on ${target.root}`);
+    if (name !== undefined) {
+      const wanted = `/${name.replace(/^\/+/, '')}`.toLowerCase();
+      const files = all.flatMap((i) => i.files);
+      const matches = files.filter((f) => f.name === name || f.keyPath.toLowerCase() === wanted);
+      if (matches.length > 1) {
+        throw new BootkeyError('INVALID_ARGUMENT', `${name} is in several folders: name one of ${matches.map((f) => f.keyPath).join(', ')}`);
+      }
+      if (!matches[0]) {
+        throw new BootkeyError('NOT_FOUND', `no ${name} on the key (there are: ${files.map((f) => f.keyPath).join(', ') || 'none'})`,
+          { files: files.map((f) => f.keyPath) });
+      }
+      return matches[0];
+    }
+    const files = all.find((i) => i.kind === 'extracted')?.files ?? [];
+    const overlays = files.filter((f) => f.role === 'overlay');
+    const chosen = files.find((f) => f.matchesKey) ?? (overlays.length === 1 ? overlays[0] : undefined);
     if (!chosen) {
-      throw new BootkeyError('NOT_FOUND', name !== undefined ? `no ${name} in ${found.dir}`
-        : `name the overlay: ${files.map((f) => f.name).join(', ') || 'there is none'}`, { files: files.map((f) => f.name) });
+      const every = all.flatMap((i) => i.files).map((f) => f.keyPath);
+      throw new BootkeyError('NOT_FOUND', `name the overlay: ${every.join(', ') || 'there is none'}`, { files: every });
     }
     return chosen;
   }
@@ -204,30 +347,150 @@ export class PersistenceService {
     });
   }
 
-  /** Creates the overlay dracut will find for this key (and home.img), after checking limits and free space. */
+  /**
+   * Creates the overlay dracut will find for this key's /LiveOS (and home.img), or for a library ISO next to it,
+   * after checking limits and free space; records the files in the key's manifest and adds the kernel
+   * parameters to the boot entries of that live image (every check, including the boot entries', before the
+   * first byte).
+   */
   create(spec: string, request: CreateRequest): Promise<PersistenceFile[]> {
     return this.withTarget(spec, async (target) => {
-      const { label, uuid } = identityOf(target, request);
-      const dir = `${target.root.replace(/\/$/, '')}/${LIVE_DIR}`;
+      const root = rootOf(target);
+      const place = request.image === undefined ? await this.extractedPlace(target, request) : await this.libraryPlace(target, request);
+      const { dir, name, bootPlan } = place;
       const entries = await this.deps.files.list(dir);
-      if (!entries.some((e) => e.name === 'squashfs.img' || e.name === 'rootfs.img')) {
-        throw new BootkeyError('NOT_FOUND', `${dir} holds no squashfs.img or rootfs.img: copy the live image onto the key first`);
-      }
       const overlay = checkPersistenceSize(request.type === 'dm' ? 'dm' : 'ext4', request.size, target.fsType, target.freeBytes);
       const home = request.homeSize === undefined ? undefined
         : checkPersistenceSize('ext4', request.homeSize, target.fsType, target.freeBytes - overlay.requiredBytes);
-      const name = overlayFileName(label, uuid);
       const conflicts = [name, ...(home ? [HOME_IMAGE] : [])].filter((n) => entries.some((e) => e.name === n));
       if (conflicts.length) throw new BootkeyError('CONFLICT', `${conflicts.join(' and ')} already exist in ${dir}`, { files: conflicts });
-      await target.recheck();
       const path = `${dir}/${name}`;
+      const madePaths = [path, ...(home ? [`${dir}/${HOME_IMAGE}`] : [])];
+      await target.recheck();
+      let operation: ManifestOperation = {
+        id: `persistence-${this.deps.now().toISOString()}`, kind: PERSISTENCE_KIND, source: place.iso ?? `/${LIVE_DIR}`,
+        startedAt: this.deps.now().toISOString(), state: 'writing',
+        added: madePaths.map((p) => ({ path: p.slice(root.length), size: p === path ? overlay.bytes : home?.bytes ?? 0, sha256: null })),
+        replaced: [], createdDirectories: [], temporaries: [],
+      };
+      // Recorded before the first byte, so a pulled key still tells what Bootkey was making.
+      await this.updateManifest(target, (m) => withOperation(m, operation));
       // A zeroed dm store is a new snapshot to the kernel: it writes the header on first activation.
       if (request.type === 'dm') await this.deps.files.createZeroed(path, overlay.bytes);
       else await this.deps.ext4.make(path, overlay.bytes, { label: 'overlay', directories: OVERLAYFS_DIRS });
       if (home) await this.deps.ext4.make(`${dir}/${HOME_IMAGE}`, home.bytes, { label: 'home', directories: [] });
-      const made = (await this.installation(target, { label, uuid }))?.files ?? [];
-      return made.filter((f) => f.name === name || (home !== undefined && f.name === HOME_IMAGE));
+      const params = overlayParams(place.keyUuid, path.slice(root.length), request.type);
+      const boot = await bootPlan((words) => withOverlayParams(words, params));
+      operation = { ...operation, state: 'complete' };
+      await this.updateManifest(target, (m) => withOperation(m, operation));
+      const made = await Promise.all(madePaths.map((p) => this.describe(root, dir, p.slice(dir.length + 1), p === path ? 'overlay' : 'home', p === path, place.iso)));
+      const entryCount = boot.reduce((n, b) => n + b.entries, 0);
+      return made.map((f) => (f.role !== 'overlay' ? f : {
+        ...f, kernelParams: params, bootEntries: boot,
+        ...(entryCount === 0 ? { bootProblem: `no boot entry on the key boots this live image (root=live: or rd.live.image): add ${params.join(' ')} to its kernel parameters yourself` } : {}),
+      }));
     });
+  }
+
+  /** The key's /LiveOS: the overlay named after the key's label and UUID, its parameters in the key's grub.cfg files. */
+  private async extractedPlace(target: PersistenceTarget, request: CreateRequest): Promise<CreatePlace> {
+    const { label, uuid } = identityOf(target, request);
+    const dir = `${rootOf(target)}/${LIVE_DIR}`;
+    const entries = await this.deps.files.list(dir);
+    if (!entries.some((e) => e.name === 'squashfs.img' || e.name === 'rootfs.img')) {
+      throw new BootkeyError('NOT_FOUND', `${dir} holds no squashfs.img or rootfs.img: copy the live image onto the key first`);
+    }
+    const name = overlayFileName(label, uuid);
+    // The parameters are checked before anything is written; the grub.cfg files are read again when edited.
+    overlayParams(uuid, `/${LIVE_DIR}/${name}`, request.type);
+    return { dir, name, keyUuid: uuid, bootPlan: (edit) => this.editGrubCfgs(target, edit) };
+  }
+
+  /** A Fedora live ISO in /isos: the overlay next to it, its parameters in the ISO's extra kernel parameters. */
+  private async libraryPlace(target: PersistenceTarget, request: CreateRequest): Promise<CreatePlace> {
+    const { multiboot } = this.deps;
+    if (!multiboot) throw new BootkeyError('INTERNAL', 'the multi-ISO menu is not available here');
+    if (request.homeSize !== undefined) {
+      throw new BootkeyError('INVALID_ARGUMENT', 'a live system booted from an ISO file looks for home.img inside the ISO, not on the key: no --home for a library ISO');
+    }
+    const settings = await this.multibootSettings(target);
+    const isos = (await this.library(target)).flatMap((i) => (i.iso ? [i.iso] : []));
+    const iso = isos.find((i) => i.name.toLowerCase() === request.image?.toLowerCase());
+    if (!iso) {
+      throw new BootkeyError('NOT_FOUND', `no Fedora live ISO named ${request.image} in ${ISO_DIR} (there are: ${isos.map((i) => i.name).join(', ') || 'none'})`);
+    }
+    const keyUuid = target.uuid ?? request.uuid;
+    if (!keyUuid) throw new BootkeyError('INVALID_ARGUMENT', `the UUID of the key's filesystem at ${target.root} is unknown; give it with --uuid`);
+    const name = overlayFileName(iso.label, iso.uuid);
+    overlayParams(keyUuid, `${ISO_DIR}/${name}`, request.type);
+    return {
+      dir: `${rootOf(target)}${ISO_DIR}`, name, keyUuid, iso: iso.name,
+      bootPlan: (edit) => this.editIsoParams(target, iso.name, edit, settings.isos[iso.name]?.extraParams ?? ''),
+    };
+  }
+
+  private async multibootSettings(target: PersistenceTarget) {
+    const bytes = await this.deps.keyFiles.readSmallFile(`${rootOf(target)}${SETTINGS_PATH}`, SMALL_FILE_LIMIT);
+    if (!bytes) throw new BootkeyError('NOT_FOUND', `${target.root} is not a multi-ISO key (no ${SETTINGS_PATH})`);
+    return parseSettings(new TextDecoder().decode(bytes));
+  }
+
+  /** The ISO's extra kernel parameters edited through the multi-ISO service, which rewrites its menu. */
+  private async editIsoParams(target: PersistenceTarget, iso: string, edit: (words: string[]) => string[], current: string): Promise<BootEntries> {
+    const extraParams = editParamString(current, edit);
+    if (extraParams === current) return [{ file: SETTINGS_PATH, entries: 1 }];
+    const menu = await this.deps.multiboot!.menu(target.root, { extraParams: { [iso]: extraParams } });
+    return [{ file: SETTINGS_PATH, entries: menu.entries.filter((e) => e.name === iso).length }];
+  }
+
+  /**
+   * Every grub.cfg of the key with entries that boot its /LiveOS, edited word by word and replaced atomically
+   * where something changed; a file Bootkey's manifest records gets its new hash there.
+   */
+  private async editGrubCfgs(target: PersistenceTarget, edit: (words: string[]) => string[]): Promise<BootEntries> {
+    const root = rootOf(target);
+    const done: { file: string; entries: number }[] = [];
+    for (const keyPath of LIVE_GRUB_CFGS) {
+      const bytes = await this.deps.keyFiles.readSmallFile(`${root}${keyPath}`, SMALL_FILE_LIMIT);
+      if (!bytes) continue;
+      let text: string;
+      try {
+        text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+      } catch {
+        continue; // not text GRUB wrote for a live image
+      }
+      const result = editLiveEntries(text, edit);
+      if (result.entries === 0) continue;
+      done.push({ file: keyPath, entries: result.entries });
+      if (result.changed === 0) continue;
+      const written = await this.deps.writer.replaceAtomically(`${root}${keyPath}`, new TextEncoder().encode(result.text));
+      await this.updateManifest(target, (m) => withRewrittenFile(m, keyPath, { size: written.bytes, sha256: written.sha256 }), false);
+    }
+    return done;
+  }
+
+  /** The key's manifest (or what survived of it with its journal). */
+  async manifestOf(target: PersistenceTarget): Promise<KeyManifest> {
+    const text = async (keyPath: string) => {
+      const bytes = await this.deps.keyFiles.readSmallFile(`${rootOf(target)}${keyPath}`, SMALL_FILE_LIMIT);
+      return bytes && new TextDecoder().decode(bytes);
+    };
+    return survivingManifest(await text(MANIFEST_PATH), await text(JOURNAL_PATH));
+  }
+
+  /**
+   * Changes the manifest as copy-efi does: the journal first, then the manifest, then the journal goes, so one
+   * of the two is whole at every moment. `create` false: nothing is written when the key has no manifest yet.
+   */
+  private async updateManifest(target: PersistenceTarget, change: (m: KeyManifest) => KeyManifest, create = true): Promise<void> {
+    const root = rootOf(target);
+    const exists = (await this.deps.keyFiles.kind(`${root}${MANIFEST_PATH}`)) === 'file';
+    if (!exists && !create) return;
+    const next = serializeManifest(change(await this.manifestOf(target)));
+    await this.deps.keyFiles.makeDirectory(`${root}${MANIFEST_DIR}`);
+    await this.deps.writer.replaceAtomically(`${root}${JOURNAL_PATH}`, next);
+    await this.deps.writer.replaceAtomically(`${root}${MANIFEST_PATH}`, next);
+    await this.deps.keyFiles.removeFile(`${root}${JOURNAL_PATH}`);
   }
 
   private async notInUse(path: string): Promise<void> {
@@ -257,15 +520,58 @@ export class PersistenceService {
     });
   }
 
-  /** Empties an overlay: a dm store's header region zeroed (a new store), an ext4 overlay made afresh. */
-  reset(spec: string, identity: LiveIdentity = {}, name?: string): Promise<PersistenceFile> {
+  /**
+   * Empties an overlay: a dm store's header region zeroed (a new store), an ext4 overlay made afresh.
+   * `confirm` (when the caller has not asked already) is told what is lost.
+   */
+  reset(spec: string, identity: LiveIdentity = {}, name?: string, confirm?: Confirm): Promise<PersistenceFile> {
     return this.withTarget(spec, async (target) => {
       const file = await this.pick(target, identity, name);
       await this.notInUse(file.path);
+      await this.confirmed(confirm, `reset ${file.keyPath}: ${contentOf(file)} is lost`);
       await target.recheck();
       await this.resetFile(file);
       return { ...file, usage: await this.usageOf(file.path) };
     });
+  }
+
+  /**
+   * Deletes persistence files (overlays, home.img): their kernel parameters leave the boot entries first (a boot
+   * never looks for a file that is gone), then the files, then their record in the manifest.
+   */
+  delete(spec: string, names: readonly string[], identity: LiveIdentity = {}, confirm?: Confirm): Promise<DeleteResult> {
+    return this.withTarget(spec, async (target) => {
+      if (names.length === 0) throw new BootkeyError('INVALID_ARGUMENT', 'name the overlay or home.img to delete');
+      const files: PersistenceFile[] = [];
+      for (const name of names) {
+        const file = await this.pick(target, identity, name);
+        if (!files.some((f) => f.path === file.path)) files.push(file);
+      }
+      for (const file of files) await this.notInUse(file.path);
+      await this.confirmed(confirm, `delete from ${target.root}: ${files.map((f) => `${f.keyPath} (${contentOf(f)})`).join('; ')}`);
+      await target.recheck();
+      const bootEntries: BootEntries = [];
+      for (const file of files.filter((f) => f.role === 'overlay')) {
+        const edit = (words: string[]) => withoutOverlayParams(words, file.keyPath);
+        if (file.keyPath.toLowerCase().startsWith(`${ISO_DIR}/`)) {
+          const settings = await this.multibootSettings(target).catch(() => undefined);
+          const iso = file.iso ?? Object.keys(settings?.isos ?? {}).find((n) => settings?.isos[n]?.extraParams?.includes(`:${file.keyPath}`));
+          const current = iso === undefined ? undefined : settings?.isos[iso]?.extraParams;
+          if (iso !== undefined && current !== undefined && this.deps.multiboot) bootEntries.push(...await this.editIsoParams(target, iso, edit, current));
+        } else {
+          bootEntries.push(...await this.editGrubCfgs(target, edit));
+        }
+      }
+      for (const file of files) {
+        await this.deps.files.remove(file.path);
+        await this.updateManifest(target, (m) => withoutPersistenceFile(m, file.keyPath), false);
+      }
+      return { removed: files.map((f) => f.keyPath), bootEntries };
+    });
+  }
+
+  private async confirmed(confirm: Confirm | undefined, description: string): Promise<void> {
+    if (confirm && !(await confirm(description))) throw new BootkeyError('CANCELLED', `not confirmed: nothing was changed (${description})`);
   }
 
   private async resetFile(file: PersistenceFile): Promise<void> {
@@ -287,11 +593,17 @@ export class PersistenceService {
    * An overlay marked Invalid: the header saved beside it first, then the valid flag set (dm), or e2fsck -y
    * (ext4). What the dm overlay's filesystem holds is then checked through a snapshot by the caller.
    */
-  recover(spec: string, identity: LiveIdentity = {}, name?: string): Promise<RecoverResult> {
+  recover(spec: string, identity: LiveIdentity = {}, name?: string, confirm?: Confirm): Promise<RecoverResult> {
     return this.withTarget(spec, async (target) => {
       const file = await this.pick(target, identity, name);
       if (!file.usage) throw new BootkeyError('MALFORMED_IMAGE', `${file.path}: ${file.problem}`);
       await this.notInUse(file.path);
+      if (file.usage.type === 'dm-snapshot' && file.usage.valid) {
+        throw new BootkeyError('INVALID_ARGUMENT', `${file.path} is not marked invalid; nothing to recover`);
+      }
+      await this.confirmed(confirm, file.usage.type === 'dm-snapshot'
+        ? `recover ${file.keyPath}: it is marked valid again (its header saved first); what the live system wrote after it filled up is lost, and the filesystem in it may need repair`
+        : `recover ${file.keyPath}: e2fsck -y repairs it; files it cannot repair are lost or moved to lost+found`);
       await target.recheck();
       return this.recoverFile(file.path, file.usage);
     });
@@ -326,10 +638,16 @@ export class PersistenceService {
    * exceptions copied onto it, e2fsck -f -y, mksquashfs with the old image's compressor and block size beside
    * the old image, verified (size, and the hash of the rootfs.img read back out of it), renamed over the old
    * one, then the overlay reset. Free space for every step is checked before the first write; until the
-   * rename the old image is untouched.
+   * rename the old image is untouched. `signal` cancels it up to the rename (BootkeyError CANCELLED, the
+   * temporaries removed); from the rename on it finishes.
    */
-  merge(spec: string, workParent: string, identity: LiveIdentity = {}, name?: string): Promise<MergeResult> {
+  merge(spec: string, workParent: string, identity: LiveIdentity = {}, name?: string, options: { signal?: AbortSignal } = {}): Promise<MergeResult> {
+    const { signal } = options;
+    const stillWanted = () => {
+      if (signal?.aborted) throw new BootkeyError('CANCELLED', 'merge cancelled: the old image and the overlay are unchanged');
+    };
     return this.withTarget(spec, async (target) => {
+      stillWanted();
       const timings: Record<string, number> = {};
       const clock = () => this.deps.now().getTime();
       let mark = clock();
@@ -362,33 +680,39 @@ export class PersistenceService {
       lap('plan');
 
       await target.recheck();
+      stillWanted();
       const work = await this.deps.files.makeWorkDir(workParent);
       const fresh = `${squashfs}.bootkey-new`;
       try {
         const tree = `${work}/tree`;
         const merged = `${tree}/${ROOTFS_IN_SQUASHFS}`;
-        await this.deps.squashfs.extract(squashfs, ROOTFS_IN_SQUASHFS, tree);
+        await this.deps.squashfs.extract(squashfs, ROOTFS_IN_SQUASHFS, tree, signal);
         lap('extract');
+        stillWanted();
         const { writtenBytes, skippedBytes } = await this.deps.files.copyChunks(file.path, merged, copies);
         lap('apply');
+        stillWanted();
         const fsck = await this.deps.ext4.check(merged, true);
         if (fsck.exitCode > 1) {
           throw new BootkeyError('MALFORMED_IMAGE', `e2fsck left errors in the merged filesystem (status ${fsck.exitCode}); nothing on the key was changed:\n${fsck.output.slice(-500)}`);
         }
         lap('fsck');
+        stillWanted();
         // Hashing alongside mksquashfs gained nothing on two cores (both are CPU-bound): one after the other.
         const rootfsSha256 = await this.deps.files.hash(merged);
         lap('hash');
         await this.deps.files.remove(fresh);
-        await this.deps.squashfs.build(tree, fresh, info);
+        stillWanted();
+        await this.deps.squashfs.build(tree, fresh, { ...info, ...(signal ? { signal } : {}) });
         await this.deps.files.sync(fresh);
         lap('mksquashfs');
+        stillWanted();
         // Verified from the new image itself: listed with the right size, and its rootfs.img extracted again (in
         // place of the merged copy, so the work folder never holds two) hashes the same.
         const builtSize = await this.deps.squashfs.fileSize(fresh, ROOTFS_IN_SQUASHFS);
         await this.deps.files.removeTree(tree);
         const check = `${work}/check`;
-        await this.deps.squashfs.extract(fresh, ROOTFS_IN_SQUASHFS, check);
+        await this.deps.squashfs.extract(fresh, ROOTFS_IN_SQUASHFS, check, signal);
         const builtHash = await this.deps.files.hash(`${check}/${ROOTFS_IN_SQUASHFS}`);
         if (builtSize !== rootfsBytes || builtHash !== rootfsSha256) {
           throw new BootkeyError('IO_ERROR', `the new ${squashfs} does not hold the merged rootfs.img (size ${builtSize}, expected ${rootfsBytes}; `
@@ -396,6 +720,8 @@ export class PersistenceService {
         }
         const newInfo = await this.withSource(fresh, readSquashfsInfo);
         lap('verify');
+        // The last moment a cancel is honoured: from the rename on the overlay must be reset to match.
+        stillWanted();
         await this.deps.files.replace(fresh, squashfs);
         await this.resetFile(file);
         lap('swap-reset');

@@ -16,11 +16,11 @@ export const squashfsTools: SquashfsTools = {
     }
     return undefined;
   },
-  async extract(image, inner, dir) {
+  async extract(image, inner, dir, signal) {
     // -d must not exist yet: unsquashfs makes it (and keeps holes: sparse files by default).
-    await mustSucceed('unsquashfs', ['-q', '-n', '-d', dir, image, inner], PACKAGE);
+    await mustSucceed('unsquashfs', ['-q', '-n', '-d', dir, image, inner], PACKAGE, signal);
   },
-  async build(dir, out, { compression, blockSize }) {
-    await mustSucceed('mksquashfs', [dir, out, '-noappend', '-all-root', '-no-progress', '-quiet', '-comp', compression, '-b', String(blockSize)], PACKAGE);
+  async build(dir, out, { compression, blockSize, signal }) {
+    await mustSucceed('mksquashfs', [dir, out, '-noappend', '-all-root', '-no-progress', '-quiet', '-comp', compression, '-b', String(blockSize)], PACKAGE, signal);
   },
 };

@@ -1,7 +1,11 @@
 import { tmpdir } from 'node:os';
+import { createInterface } from 'node:readline/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import dbus from 'dbus-next';
+import { hostDurableWriter } from '../../adapters/fs/durable-writer.js';
+import { hostImageFiles } from '../../adapters/fs/image-files.js';
 import { hostKeyFiles } from '../../adapters/fs/key-files.js';
+import { hostGrubBuilder } from '../../adapters/grub/host-grub-builder.js';
 import { HelperRunner } from '../../adapters/helper/helper-runner.js';
 import { e2fsprogs } from '../../adapters/persistence/e2fsprogs.js';
 import { hostPersistenceFiles } from '../../adapters/persistence/host-persistence-files.js';
@@ -14,7 +18,8 @@ import type { OverlayUsage } from '../../core/persistence/overlay-status.js';
 import { parseSize } from '../../core/persistence/persistence-plan.js';
 import { DriveService } from '../../services/drives.js';
 import { openKeyTarget } from '../../services/key-target.js';
-import { PersistenceService, type LiveIdentity, type PersistenceFile } from '../../services/persistence.js';
+import { MultibootService } from '../../services/multiboot.js';
+import { PersistenceService, type Confirm, type LiveInstallation, type LiveIdentity, type PersistenceFile } from '../../services/persistence.js';
 import { parseCommandArgs, requirePositionals, type ParsedArgs } from '../args.js';
 import { reportError } from '../bootkey.js';
 import { EXIT_OK, type CliIo, type Command } from '../command.js';
@@ -22,26 +27,33 @@ import { EXIT_OK, type CliIo, type Command } from '../command.js';
 const USAGE = `Usage: bootkey persist SUBCOMMAND ...
 
 LiveOS (Fedora, dracut dmsquash-live) persistence on a key. TARGET is a drive (/dev/sdX, /dev/sdX1), a
-mounted folder or an image file; the live image is its /LiveOS folder. The overlay is the file dracut looks
-for: LiveOS/overlay-<LABEL>-<UUID> of the key's filesystem (--label/--uuid when they cannot be read).
+mounted folder or an image file; the live image is its /LiveOS folder, or a Fedora live ISO in the multi-ISO
+library (/isos). The overlay is named as dracut names it: LiveOS/overlay-<LABEL>-<UUID> of the key's
+filesystem (--label/--uuid when they cannot be read), isos/overlay-<LABEL>-<UUID> of the ISO. create adds
+rd.live.overlay=UUID=<key>:<overlay> (and rd.live.overlay.overlayfs) to the boot entries of that live image
+(the key's grub.cfg files, or the ISO's extra kernel parameters in the multi-ISO menu); delete takes them out.
+NAME is a file name (overlay-…, home.img) or its key path (isos/overlay-…).
 
-  list TARGET [--json]                       LiveOS folders, overlays and home.img with their usage
+  list TARGET [--json]                       the live images, their overlays and home.img with their usage
   status TARGET [NAME] [--json]              how full an overlay is
   status --file OVERLAY [--json]             the same for one file: for a device-mapper overlay the numbers
                                              'dmsetup status' prints for it when active
-  create TARGET --size SIZE [--type dm|overlayfs] [--home SIZE]
+  create TARGET --size SIZE [--type dm|overlayfs] [--home SIZE] [--image ISO]
                                              a new overlay (default overlayfs: an ext4 image with overlayfs/
-                                             and ovlwork/; dm: a snapshot store for LiveOS/rootfs.img images)
+                                             and ovlwork/; dm: a snapshot store for LiveOS/rootfs.img images);
+                                             --image: for that ISO of the library (--uuid then names the key)
   grow TARGET [NAME] --size SIZE             a larger overlay or home.img (never smaller)
-  reset TARGET [NAME]                        empty an overlay (everything written to it is lost)
-  recover TARGET [NAME]                      an overlay marked Invalid: header saved beside it, valid flag set
+  reset TARGET [NAME] [--yes]                empty an overlay (everything written to it is lost)
+  recover TARGET [NAME] [--yes]              an overlay marked Invalid: header saved beside it, valid flag set
                                              (ext4: e2fsck -y); then check its filesystem before use
+  delete TARGET NAME... [--yes]              remove overlays or home.img and their kernel parameters
   merge TARGET [NAME] [--work DIR]           a dm overlay merged into a new LiveOS/squashfs.img: rootfs.img
                                              extracted into DIR (default the temporary folder), the overlay's
                                              changes applied, e2fsck -f -y, mksquashfs (same compressor),
                                              verified, swapped in; then the overlay is reset
 
-SIZE: 512M, 2G, 1.5GiB. FAT cannot hold files of 4 GiB or more. Options: --label L --uuid U --json.`;
+SIZE: 512M, 2G, 1.5GiB. FAT cannot hold files of 4 GiB or more. Options: --label L --uuid U --json.
+reset, recover and delete say what is lost and ask; without a terminal they need --yes.`;
 
 const COMMON = { json: { type: 'boolean' }, label: { type: 'string' }, uuid: { type: 'string' } } as const;
 
@@ -50,14 +62,22 @@ async function withService<T>(work: (service: PersistenceService) => Promise<T>)
   const disks = new UdisksClient({ bus });
   const started = await disks.start().then(() => true, () => false);
   const drives = new DriveService(disks);
+  const runner = new HelperRunner(process.env.BOOTKEY_HELPER ? { helperPath: process.env.BOOTKEY_HELPER, direct: true } : {});
+  const writer = hostDurableWriter();
+  const multiboot = new MultibootService({
+    disks, drives, files: hostKeyFiles, writer, images: hostImageFiles, grub: hostGrubBuilder, runner, sleep: (ms) => sleep(ms),
+  });
   const service = new PersistenceService({
     files: hostPersistenceFiles,
     ext4: e2fsprogs,
     squashfs: squashfsTools,
     // BOOTKEY_HELPER runs a helper directly (tests, as root), as for multiboot.
-    runner: new HelperRunner(process.env.BOOTKEY_HELPER ? { helperPath: process.env.BOOTKEY_HELPER, direct: true } : {}),
+    runner,
     openTarget: (spec) => openKeyTarget(spec, { disks, drives, files: hostKeyFiles, sleep: (ms) => sleep(ms) }),
     now: () => new Date(),
+    keyFiles: hostKeyFiles,
+    writer,
+    multiboot,
   });
   try {
     return await work(service);
@@ -79,6 +99,27 @@ function fileLine(f: PersistenceFile): string {
   return `  ${f.name}${f.matchesKey ? ' (dracut uses this one)' : ''}: ${f.usage ? usageLine(f.usage) : `unreadable: ${f.problem}`}${kernel}`;
 }
 
+function installationText(i: LiveInstallation): string {
+  const head = i.kind === 'extracted' ? `${i.dir}: ${[i.squashfs ? 'squashfs.img' : '', i.rootfs ? 'rootfs.img' : ''].filter(Boolean).join(' ')}`
+    : i.iso ? `${i.dir}/${i.iso.name}: Fedora live ISO "${i.iso.label}" (${i.iso.uuid})` : `${i.dir}: overlays whose ISO is not on the key`;
+  return [head, ...i.files.map(fileLine)].join('\n');
+}
+
+/** Asks before a change that loses data; without a terminal only --yes goes on. */
+function asker(io: CliIo, yes: boolean): Confirm {
+  return async (description) => {
+    io.stderr.write(`This will ${description}\n`);
+    if (yes) return true;
+    if (!process.stdin.isTTY) throw new BootkeyError('INVALID_ARGUMENT', 'not interactive: add --yes to confirm the change named above');
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    try {
+      return /^y(es)?$/i.test((await rl.question('Continue? [y/N] ')).trim());
+    } finally {
+      rl.close();
+    }
+  };
+}
+
 function identity(values: ParsedArgs['values']): LiveIdentity {
   return { ...(values.label !== undefined ? { label: values.label as string } : {}), ...(values.uuid !== undefined ? { uuid: values.uuid as string } : {}) };
 }
@@ -95,8 +136,7 @@ const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | '
     options: {}, min: 1, max: 1,
     run: (values, [target], io) => withService(async (s) => {
       const found = await s.list(target as string, identity(values));
-      const text = found.length === 0 ? `no LiveOS folder on ${target}`
-        : found.map((i) => [`${i.dir}: ${i.squashfs ? 'squashfs.img' : ''}${i.rootfs ? ' rootfs.img' : ''}`, ...i.files.map(fileLine)].join('\n')).join('\n');
+      const text = found.length === 0 ? `no LiveOS folder and no Fedora live ISO on ${target}` : found.map(installationText).join('\n');
       return print(io, values.json === true, found, text);
     }),
   },
@@ -115,7 +155,7 @@ const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | '
     },
   },
   create: {
-    options: { size: { type: 'string' }, type: { type: 'string' }, home: { type: 'string' } }, min: 1, max: 1,
+    options: { size: { type: 'string' }, type: { type: 'string' }, home: { type: 'string' }, image: { type: 'string' } }, min: 1, max: 1,
     run: (values, [target], io) => {
       const type = (values.type as string | undefined) ?? 'overlayfs';
       if (type !== 'dm' && type !== 'overlayfs') throw new BootkeyError('INVALID_ARGUMENT', `--type is dm or overlayfs, not '${type}'`);
@@ -123,8 +163,11 @@ const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | '
       const size = parseSize(values.size as string);
       const homeSize = values.home === undefined ? undefined : parseSize(values.home as string);
       return withService(async (s) => {
-        const made = await s.create(target as string, { ...identity(values), type, size, ...(homeSize !== undefined ? { homeSize } : {}) });
-        return print(io, values.json === true, made, made.map((f) => `created ${f.path}\n${fileLine(f)}`).join('\n'));
+        const made = await s.create(target as string, { ...identity(values), type, size, ...(homeSize !== undefined ? { homeSize } : {}),
+          ...(values.image !== undefined ? { image: values.image as string } : {}) });
+        const boot = (f: PersistenceFile) => (f.kernelParams ? `\n  kernel parameters ${f.kernelParams.join(' ')}: ${f.bootProblem
+          ?? (f.bootEntries ?? []).map((b) => `${b.file} (${b.entries} entr${b.entries === 1 ? 'y' : 'ies'})`).join(', ')}` : '');
+        return print(io, values.json === true, made, made.map((f) => `created ${f.path}\n${fileLine(f)}${boot(f)}`).join('\n'));
       });
     },
   },
@@ -140,18 +183,27 @@ const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | '
     },
   },
   reset: {
-    options: {}, min: 1, max: 2,
+    options: { yes: { type: 'boolean' } }, min: 1, max: 2,
     run: (values, [target, name], io) => withService(async (s) => {
-      const file = await s.reset(target as string, identity(values), name);
+      const file = await s.reset(target as string, identity(values), name, asker(io, values.yes === true));
       return print(io, values.json === true, file, `reset ${file.path}\n${fileLine(file)}`);
     }),
   },
   recover: {
-    options: {}, min: 1, max: 2,
+    options: { yes: { type: 'boolean' } }, min: 1, max: 2,
     run: (values, [target, name], io) => withService(async (s) => {
-      const r = await s.recover(target as string, identity(values), name);
+      const r = await s.recover(target as string, identity(values), name, asker(io, values.yes === true));
       const text = [`recovered ${r.path} (header saved in ${r.backup})`, `  now: ${usageLine(r.after)}`,
         ...(r.fsck ? [`  e2fsck status ${r.fsck.exitCode}`] : ['  check its filesystem through a snapshot before use (e2fsck -f on the activated overlay)'])];
+      return print(io, values.json === true, r, text.join('\n'));
+    }),
+  },
+  delete: {
+    options: { yes: { type: 'boolean' } }, min: 2, max: 4,
+    run: (values, [target, ...names], io) => withService(async (s) => {
+      const r = await s.delete(target as string, names, identity(values), asker(io, values.yes === true));
+      const text = [...r.removed.map((p) => `deleted ${p}`),
+        ...r.bootEntries.map((b) => `  kernel parameters taken out of ${b.file} (${b.entries} entr${b.entries === 1 ? 'y' : 'ies'})`)];
       return print(io, values.json === true, r, text.join('\n'));
     }),
   },
@@ -171,12 +223,15 @@ const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | '
 /** `status --file` needs neither udisks nor a target. */
 function withFiles<T>(work: (service: PersistenceService) => Promise<T>): Promise<T> {
   const noTarget = () => Promise.reject(new BootkeyError('INTERNAL', 'no target for a single file'));
-  return work(new PersistenceService({ files: hostPersistenceFiles, ext4: e2fsprogs, squashfs: squashfsTools, openTarget: noTarget, now: () => new Date() }));
+  return work(new PersistenceService({
+    files: hostPersistenceFiles, ext4: e2fsprogs, squashfs: squashfsTools, openTarget: noTarget, now: () => new Date(),
+    keyFiles: hostKeyFiles, writer: hostDurableWriter(),
+  }));
 }
 
 export const persistCommand: Command = {
   name: 'persist',
-  summary: 'LiveOS persistence: list, create, measure, grow, reset, recover and merge overlays and home.img',
+  summary: 'LiveOS persistence: list, create, measure, grow, reset, recover, merge and delete overlays and home.img',
   usage: USAGE,
   async run(args, io) {
     const [name, ...rest] = args;

@@ -9,7 +9,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { hashFile } from '../../../main/adapters/fs/durable-writer.js';
+import { hashFile, hostDurableWriter } from '../../../main/adapters/fs/durable-writer.js';
+import { hostKeyFiles } from '../../../main/adapters/fs/key-files.js';
 import { e2fsprogs } from '../../../main/adapters/persistence/e2fsprogs.js';
 import { hostPersistenceFiles } from '../../../main/adapters/persistence/host-persistence-files.js';
 import { squashfsTools } from '../../../main/adapters/persistence/squashfs-tools.js';
@@ -134,7 +135,7 @@ async function applyOnly(overlay: string, dir: string): Promise<string> {
 async function ourMerge(key: string, work: string) {
   const fs = await statfs(key);
   const service = new PersistenceService({
-    files: hostPersistenceFiles, ext4: e2fsprogs, squashfs: squashfsTools, now: () => new Date(),
+    files: hostPersistenceFiles, ext4: e2fsprogs, squashfs: squashfsTools, now: () => new Date(), keyFiles: hostKeyFiles, writer: hostDurableWriter(),
     openTarget: async () => ({
       root: key, fsType: 'ext4', freeBytes: fs.bavail * fs.bsize, uuid: 'KEY-0001', label: 'LIVE',
       recheck: async () => undefined, release: async () => undefined,
