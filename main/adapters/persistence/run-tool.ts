@@ -6,24 +6,36 @@ export const TOOL_TIMEOUT_MS = 30 * 60_000;
 /** A clean environment: no user PATH or locale changes what runs or what it prints. */
 export const TOOL_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
 
-/** Runs a tool without a shell; its exit status and output (stdout then stderr). MISSING_TOOL names the package. */
-export function runTool(program: string, args: string[], packageName: string): Promise<{ exitCode: number; output: string; stdout: string }> {
+/**
+ * Runs a tool without a shell; its exit status and output (stdout then stderr). MISSING_TOOL names the package.
+ * `input` goes to its stdin (a secret travels this way, never in argv or the environment). An aborted `signal`
+ * kills the tool and rejects with CANCELLED.
+ */
+export function runTool(program: string, args: string[], packageName: string, input?: Uint8Array,
+  signal?: AbortSignal): Promise<{ exitCode: number; output: string; stdout: string }> {
   return new Promise((resolve, reject) => {
-    execFile(program, args, { timeout: TOOL_TIMEOUT_MS, maxBuffer: 16 << 20, env: TOOL_ENV }, (error, stdout, stderr) => {
+    const options = { timeout: TOOL_TIMEOUT_MS, maxBuffer: 16 << 20, env: TOOL_ENV, ...(signal ? { signal } : {}) };
+    const child = execFile(program, args, options, (error, stdout, stderr) => {
       const code = (error as NodeJS.ErrnoException | null)?.code;
       if (code === 'ENOENT') {
         reject(new BootkeyError('MISSING_TOOL', `${program} is not installed (package ${packageName})`));
         return;
       }
+      if (code === 'ABORT_ERR') {
+        reject(new BootkeyError('CANCELLED', `${program} was stopped: cancelled`));
+        return;
+      }
       const exitCode = error ? (typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : -1) : 0;
       resolve({ exitCode, output: `${stdout}${stderr}`.trim(), stdout });
     });
+    // A tool that exits before reading all of it closes the pipe: its exit status tells, not EPIPE.
+    if (input) child.stdin?.on('error', () => undefined).end(input);
   });
 }
 
 /** runTool, with any status but 0 an IO_ERROR carrying the end of the output. */
-export async function mustSucceed(program: string, args: string[], packageName: string): Promise<string> {
-  const { exitCode, output, stdout } = await runTool(program, args, packageName);
+export async function mustSucceed(program: string, args: string[], packageName: string, signal?: AbortSignal): Promise<string> {
+  const { exitCode, output, stdout } = await runTool(program, args, packageName, undefined, signal);
   if (exitCode !== 0) throw new BootkeyError('IO_ERROR', `${program} failed (status ${exitCode}): ${output.slice(-500)}`);
   return stdout;
 }
