@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { hashFile, hostDurableWriter } from '../../main/adapters/fs/durable-writer.js';
+import { hostKeyFiles } from '../../main/adapters/fs/key-files.js';
+import { e2fsprogs } from '../../main/adapters/persistence/e2fsprogs.js';
+import { hostPersistenceFiles } from '../../main/adapters/persistence/host-persistence-files.js';
+import { squashfsTools } from '../../main/adapters/persistence/squashfs-tools.js';
+import { BootkeyError } from '../../main/core/errors.js';
+import type { SquashfsTools } from '../../main/ports/persistence-files.js';
+import { PersistenceService } from '../../main/services/persistence.js';
+import { fixture } from '../fixtures/index.js';
+import { tierSuite } from '../harness/tier.js';
+
+/**
+ * Cancelling a merge (the long job): at each point before the swap — before it starts, while unsquashfs
+ * extracts, while mksquashfs builds — it ends in BootkeyError CANCELLED with the old squashfs.img and the
+ * overlay byte for byte as they were, and no temporary left on the key or in the work folder. Real tools on a
+ * folder key (the UML merge test proves the merge itself).
+ */
+tierSuite('tools', 'persist merge cancelled', () => {
+  let base: string;
+  let squashfs: string;
+  before(async () => {
+    squashfs = await fixture('liveos-squashfs');
+    base = mkdtempSync(join(tmpdir(), 'bootkey-merge-cancel-'));
+  });
+  after(() => rmSync(base, { recursive: true, force: true }));
+
+  /** A folder key with the live image and a new dm overlay from `persist create`, and a service whose tools `hook` wraps. */
+  async function keyWith(name: string, hook: (tools: SquashfsTools) => SquashfsTools) {
+    const key = join(base, name);
+    const work = join(base, `${name}-work`);
+    mkdirSync(join(key, 'LiveOS'), { recursive: true });
+    mkdirSync(work);
+    copyFileSync(squashfs, join(key, 'LiveOS', 'squashfs.img'));
+    const service = new PersistenceService({
+      files: hostPersistenceFiles, ext4: e2fsprogs, squashfs: hook(squashfsTools), now: () => new Date(),
+      keyFiles: hostKeyFiles, writer: hostDurableWriter(),
+      openTarget: async () => ({
+        root: key, fsType: 'ext4', freeBytes: 1 << 30, uuid: 'KEY-0001', label: 'LIVE',
+        recheck: async () => undefined, release: async () => undefined,
+      }),
+    });
+    await service.create(key, { type: 'dm', size: 8 << 20 });
+    const overlay = join(key, 'LiveOS', 'overlay-LIVE-KEY-0001');
+    return { key, work, service, overlay, hashes: { image: await hashFile(join(key, 'LiveOS', 'squashfs.img')), overlay: await hashFile(overlay) } };
+  }
+
+  async function assertCancelledAndUntouched(run: Awaited<ReturnType<typeof keyWith>>, merge: Promise<unknown>) {
+    await assert.rejects(merge, (e: unknown) => e instanceof BootkeyError && e.code === 'CANCELLED');
+    assert.equal(await hashFile(join(run.key, 'LiveOS', 'squashfs.img')), run.hashes.image);
+    assert.equal(await hashFile(run.overlay), run.hashes.overlay);
+    assert.deepEqual(readdirSync(join(run.key, 'LiveOS')).sort(), ['overlay-LIVE-KEY-0001', 'squashfs.img']);
+    assert.deepEqual(readdirSync(run.work), []);
+  }
+
+  test('aborted before it starts: nothing is made', async () => {
+    const run = await keyWith('early', (t) => t);
+    const controller = new AbortController();
+    controller.abort();
+    await assertCancelledAndUntouched(run, run.service.merge(run.key, run.work, {}, undefined, { signal: controller.signal }));
+  });
+
+  test('aborted while unsquashfs extracts rootfs.img: the extracted copy and the work folder are removed', async () => {
+    const controller = new AbortController();
+    let started = false;
+    const run = await keyWith('extract', (t) => ({
+      ...t,
+      extract: (image, inner, dir, signal) => {
+        started = true;
+        const extracting = t.extract(image, inner, dir, signal);
+        controller.abort();
+        return extracting;
+      },
+    }));
+    await assertCancelledAndUntouched(run, run.service.merge(run.key, run.work, {}, undefined, { signal: controller.signal }));
+    assert.ok(started);
+  });
+
+  test('aborted while mksquashfs builds the new image: the half-built image is removed, the old one kept', async () => {
+    const controller = new AbortController();
+    let built = false;
+    const run = await keyWith('build', (t) => ({
+      ...t,
+      build: (dir, out, options) => {
+        built = true;
+        const building = t.build(dir, out, options);
+        controller.abort();
+        return building;
+      },
+    }));
+    await assertCancelledAndUntouched(run, run.service.merge(run.key, run.work, {}, undefined, { signal: controller.signal }));
+    assert.ok(built);
+  });
+
+  test('not aborted: the same set-up merges (the cancels above are not failures of another kind)', async () => {
+    const run = await keyWith('whole', (t) => t);
+    const result = await run.service.merge(run.key, run.work, {}, undefined, { signal: new AbortController().signal });
+    assert.equal(result.exceptions, 0);
+    assert.deepEqual(readdirSync(run.work), []);
+  });
+});
