@@ -3,8 +3,11 @@
  * (main/adapters/persistence/luks-home-maker.ts says how). Paths are absolute.
  */
 export interface LuksHomeMaker {
-  /** Fails with MISSING_TOOL before anything is written when the tools are not installed. */
-  ready(): Promise<void>;
+  /**
+   * Everything that can be checked before the first byte: the passphrase (INVALID_ARGUMENT), the size
+   * (INVALID_ARGUMENT when too small for the encryption and a filesystem) and the tools (MISSING_TOOL).
+   */
+  check(size: number, passphrase: Uint8Array): Promise<void>;
   /**
    * A new LUKS2 container of `size` bytes at `path` holding an empty ext4 filesystem labelled `label`, opened
    * by `passphrase` (its exact bytes). CONFLICT if the file exists; on any failure the file is removed.

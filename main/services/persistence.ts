@@ -11,12 +11,14 @@ import { readDmSnapshot, RESET_BYTES, SECTOR_BYTES, VALID_FLAG_OFFSET, type DmEx
 import {
   editLiveEntries, editParamString, LIVE_GRUB_CFGS, overlayParams, withOverlayParams, withoutOverlayParams,
 } from '../core/persistence/overlay-kernel-params.js';
+import { readLuksHeader, type LuksHeader } from '../core/persistence/luks-header.js';
 import { readOverlayUsage, type OverlayUsage } from '../core/persistence/overlay-status.js';
 import {
   HOME_IMAGE, LIVE_DIR, OVERLAYFS_DIRS, checkPersistenceSize, overlayFileName, type OverlayType,
 } from '../core/persistence/persistence-plan.js';
 import type { DurableWriter } from '../ports/durable-writer.js';
 import type { KeyFiles } from '../ports/key-files.js';
+import type { LuksHomeMaker } from '../ports/luks-home.js';
 import type { PrivilegedRunner } from '../ports/privileged-runner.js';
 import type { ClosableByteSource, Ext4CheckResult, Ext4Tools, PersistenceFiles, SquashfsTools } from '../ports/persistence-files.js';
 import type { MultibootService } from './multiboot.js';
@@ -49,6 +51,8 @@ export interface PersistenceDeps {
    * later regeneration of the menu keeps it. Given the key's mount point as the target.
    */
   multiboot?: Pick<MultibootService, 'menu'>;
+  /** Encrypted home.img (create with a passphrase); without it, only plain ones. */
+  luks?: LuksHomeMaker;
 }
 
 /** Asked before a change that loses data, with what is lost in words; false cancels (nothing changed). */
@@ -87,6 +91,8 @@ export interface PersistenceFile {
   /** After create: why no boot entry got them (the user must add them). */
   bootProblem?: string;
   usage?: OverlayUsage;
+  /** An encrypted home.img: its LUKS container (no usage: that is unknown while it is locked). */
+  luks?: LuksHeader;
   /** Why the usage could not be read. */
   problem?: string;
   /** An overlay in use: what the kernel says for each device-mapper device over it (after `<start> <length> snapshot`). */
@@ -118,6 +124,8 @@ export interface CreateRequest extends LiveIdentity {
   size: number;
   /** Also a home.img of this size. */
   homeSize?: number;
+  /** The home.img is LUKS-encrypted, opened at boot by this passphrase (its exact bytes). */
+  homePassphrase?: Uint8Array;
 }
 
 export interface RecoverResult {
@@ -227,7 +235,13 @@ export class PersistenceService {
     const path = `${dir}/${name}`;
     const file: PersistenceFile = { name, path, role, matchesKey, keyPath: path.slice(root.length), ...(iso !== undefined ? { iso } : {}) };
     try {
-      file.usage = await this.usageOf(path);
+      const luks = await this.withSource(path, readLuksHeader);
+      if (luks) {
+        file.luks = luks;
+        file.problem = `encrypted (LUKS${luks.version}): how full it is cannot be read while it is locked`;
+      } else {
+        file.usage = await this.usageOf(path);
+      }
     } catch (error) {
       file.problem = error instanceof Error ? error.message : String(error);
     }
@@ -362,6 +376,7 @@ export class PersistenceService {
       const overlay = checkPersistenceSize(request.type === 'dm' ? 'dm' : 'ext4', request.size, target.fsType, target.freeBytes);
       const home = request.homeSize === undefined ? undefined
         : checkPersistenceSize('ext4', request.homeSize, target.fsType, target.freeBytes - overlay.requiredBytes);
+      const encryptHome = await this.homeEncryption(request, home?.bytes);
       const conflicts = [name, ...(home ? [HOME_IMAGE] : [])].filter((n) => entries.some((e) => e.name === n));
       if (conflicts.length) throw new BootkeyError('CONFLICT', `${conflicts.join(' and ')} already exist in ${dir}`, { files: conflicts });
       const path = `${dir}/${name}`;
@@ -378,7 +393,7 @@ export class PersistenceService {
       // A zeroed dm store is a new snapshot to the kernel: it writes the header on first activation.
       if (request.type === 'dm') await this.deps.files.createZeroed(path, overlay.bytes);
       else await this.deps.ext4.make(path, overlay.bytes, { label: 'overlay', directories: OVERLAYFS_DIRS });
-      if (home) await this.deps.ext4.make(`${dir}/${HOME_IMAGE}`, home.bytes, { label: 'home', directories: [] });
+      if (home) await (encryptHome ? encryptHome(`${dir}/${HOME_IMAGE}`) : this.deps.ext4.make(`${dir}/${HOME_IMAGE}`, home.bytes, { label: 'home', directories: [] }));
       const params = overlayParams(place.keyUuid, path.slice(root.length), request.type);
       const boot = await bootPlan((words) => withOverlayParams(words, params));
       operation = { ...operation, state: 'complete' };
@@ -390,6 +405,17 @@ export class PersistenceService {
         ...(entryCount === 0 ? { bootProblem: `no boot entry on the key boots this live image (root=live: or rd.live.image): add ${params.join(' ')} to its kernel parameters yourself` } : {}),
       }));
     });
+  }
+
+  /** An encrypted home.img's maker, its passphrase, size and tools checked before the first byte; none without a passphrase. */
+  private async homeEncryption(request: CreateRequest, homeBytes: number | undefined): Promise<((path: string) => Promise<void>) | undefined> {
+    const { homePassphrase: passphrase } = request;
+    if (passphrase === undefined) return undefined;
+    if (homeBytes === undefined) throw new BootkeyError('INVALID_ARGUMENT', 'a passphrase is for an encrypted home.img: give its size too');
+    const maker = this.deps.luks;
+    if (!maker) throw new BootkeyError('INTERNAL', 'an encrypted home.img cannot be made here');
+    await maker.check(homeBytes, passphrase);
+    return (path) => maker.make(path, homeBytes, { label: 'home', passphrase });
   }
 
   /** The key's /LiveOS: the overlay named after the key's label and UUID, its parameters in the key's grub.cfg files. */
@@ -527,6 +553,7 @@ export class PersistenceService {
   reset(spec: string, identity: LiveIdentity = {}, name?: string, confirm?: Confirm): Promise<PersistenceFile> {
     return this.withTarget(spec, async (target) => {
       const file = await this.pick(target, identity, name);
+      if (file.luks) throw new BootkeyError('INVALID_ARGUMENT', `${file.keyPath} is encrypted: delete it and create a new one instead of a reset`);
       await this.notInUse(file.path);
       await this.confirmed(confirm, `reset ${file.keyPath}: ${contentOf(file)} is lost`);
       await target.recheck();

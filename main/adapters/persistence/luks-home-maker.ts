@@ -26,7 +26,9 @@ const PACKAGE = 'cryptsetup-bin';
  * `--key-file=-` (its exact bytes, as the boot prompt hands over what was typed), never into argv.
  */
 export const luksHomeMaker: LuksHomeMaker = {
-  async ready() {
+  async check(size, passphrase) {
+    checkPassphrase(passphrase);
+    encryptedHomeFilesystemBytes(size, MIN_EXT4_BYTES);
     const { exitCode, output } = await runTool('cryptsetup', ['--version'], PACKAGE);
     if (exitCode !== 0) throw new BootkeyError('MISSING_TOOL', `cryptsetup does not run: ${output.slice(-300)}`);
   },
