@@ -1,8 +1,9 @@
 /**
  * Writing files onto a key so that what is reported as done is really on the medium: the bytes go under a
  * temporary name in the same directory, are flushed in windows (progress counts flushed bytes only), hashed
- * while written, read back and compared, then renamed into place, and the directory is flushed too.
- * The fs adapter implements it; copy-efi and the multi-ISO key use it.
+ * while written, read back from the medium (not the page cache) and compared, then renamed into place, and the
+ * renames are flushed too. A batch does this for many files with one flush per window and one for all the
+ * renames, instead of several per file. The fs adapter implements it; copy-efi and the multi-ISO key use it.
  */
 
 export interface DurableWriteOptions {
@@ -14,20 +15,48 @@ export interface DurableWriteOptions {
   replace?: boolean;
   /** When known in advance (a file of an image), the hash the written bytes must have. */
   expectedSha256?: string;
-  /** Bytes flushed to the medium so far (after each datasync window and at the end), never bytes only cached. */
+  /** Bytes of this file flushed to the medium so far (after each flush window), never bytes only cached. */
   onDurable?: (bytes: number) => void;
+  /**
+   * Stops the write within one chunk: the temporary file is removed and the call throws BootkeyError
+   * 'CANCELLED'. For `write`; a batch takes its signal once, in `batch()`.
+   */
+  signal?: AbortSignal;
 }
 
 export interface DurableWriteResult {
   bytes: number;
-  /** SHA-256 of the bytes written, hex, equal to the hash of the bytes read back. */
+  /** SHA-256 of the bytes written, hex; the bytes read back were compared with them. */
   sha256: string;
+  /**
+   * Where the read-back came from: 'medium' (the cache bypassed, O_DIRECT), or 'page-cache' where the
+   * filesystem cannot bypass it (tmpfs): then the comparison proves what the kernel holds, not the medium.
+   */
+  readBack: 'medium' | 'page-cache';
+}
+
+/**
+ * Many files written as one: `add` each (their data must not be reused by the caller once yielded: chunks are
+ * kept until read back), then `commit`. Nothing has its final name before every file is flushed and verified.
+ */
+export interface DurableBatch {
+  /** Writes one file under its temporary name; resolves when its bytes are handed over (flushing may go on). */
+  add(path: string, data: AsyncIterable<Uint8Array>, options: Omit<DurableWriteOptions, 'signal'>): Promise<void>;
+  /**
+   * Flushes and verifies every file, runs `beforeRename` (e.g. moving a user's file aside), renames every file
+   * into place and flushes the renames (directories first, then the files). The signal is honoured until
+   * `beforeRename` starts; from there on the batch finishes. Results in the order of `add`.
+   */
+  commit(beforeRename?: () => Promise<void>): Promise<DurableWriteResult[]>;
+  /** After a failure or a cancel: waits for the I/O in flight, removes every temporary not yet renamed. */
+  discard(): Promise<void>;
 }
 
 export interface DurableWriter {
-  /** Writes `data` to the absolute path `path` as described above. */
+  /** Writes `data` to the absolute path `path` as described above (a batch of one). */
   write(path: string, data: AsyncIterable<Uint8Array>, options: DurableWriteOptions): Promise<DurableWriteResult>;
   /** Replaces a small file (a configuration, a manifest) atomically: readers see the old or the new one whole. */
   replaceAtomically(path: string, bytes: Uint8Array): Promise<DurableWriteResult>;
+  /** A batch of files on one filesystem; `signal` cancels it as for `write`. */
+  batch(options?: { signal?: AbortSignal }): DurableBatch;
 }
-

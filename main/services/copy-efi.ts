@@ -1,5 +1,6 @@
 import { planCopy, type CopyPlan } from '../core/copy-efi/copy-plan.js';
 import { grubLoaderUnableToReadKey, selectEfiFiles, withOwnGrubLoader, type EfiSelection } from '../core/copy-efi/efi-files.js';
+import { isCancellation, throwIfCancelled } from '../core/cancellation.js';
 import { BootkeyError } from '../core/errors.js';
 import type { FileSystemTree } from '../core/filesystem-tree.js';
 import { inspectImage } from '../core/inspect/inspect-image.js';
@@ -9,7 +10,7 @@ import {
   survivingManifest, TEMPORARY_SUFFIX, temporaryPathOf, withOperation, type KeyManifest, type ManifestOperation,
 } from '../core/key-manifest.js';
 import { treeFileChunks } from '../core/tree-file-chunks.js';
-import type { DurableWriter } from '../ports/durable-writer.js';
+import type { DurableWriteResult, DurableWriter } from '../ports/durable-writer.js';
 import type { GrubBuilder } from '../ports/grub-builder.js';
 import type { ImageFiles } from '../ports/image-files.js';
 import type { KeyFiles } from '../ports/key-files.js';
@@ -33,6 +34,11 @@ export interface CopyEfiRequest {
   target: string;
   replace: boolean;
   dryRun: boolean;
+  /**
+   * Cancels the copy: it stops within one chunk, removes what it wrote and puts the manifest back, so the key
+   * is as before the copy (a cancel that comes after every file is verified is too late: the copy completes).
+   */
+  signal?: AbortSignal;
 }
 
 export type CopyEfiEvent =
@@ -187,12 +193,15 @@ export class CopyEfiService {
   }
 
   /**
-   * The journal and the manifest first (so an interrupted copy can be undone), then each file, then the manifest
-   * once more, and the journal goes: at every moment one of the two is whole on the key.
+   * The journal and the manifest first (so an interrupted copy can be undone), then every file as one durable
+   * batch (flushed, read back and compared under temporary names; the user's files moved aside and ours renamed
+   * into place only when all are verified), then the manifest once more, and the journal goes: at every moment
+   * one of the two is whole on the key.
    */
   private async execute(plan: CopyPlan, request: CopyEfiRequest, target: KeyTarget, manifest: KeyManifest,
     openPart: (part: TreeSelector) => Promise<FileSystemTree>, onEvent: (event: CopyEfiEvent) => void): Promise<string> {
     const { files, writer } = this.deps;
+    throwIfCancelled(request.signal, 'cancelled before anything was written');
     const id = this.deps.newId();
     // The user's file under the name it has on the key (FAT matches names without case; undo must give it back as it was).
     const backups = new Map<string, { path: string; backup: string }>();
@@ -218,28 +227,51 @@ export class CopyEfiService {
       temporaries: plan.files.map((f) => temporaryPathOf(f.to)),
     };
     await target.recheck();
+    const before = { manifest, directory: await files.kind(target.root + MANIFEST_DIR) };
     manifest = withOperation(manifest, operation);
     await this.writeManifest(target, manifest, JOURNAL_PATH);
     await this.writeManifest(target, manifest);
-    for (const dir of createdDirectories) await files.makeDirectory(target.root + dir);
-
-    let done = 0;
-    const added: ManifestOperation['added'] = [];
-    for (const file of plan.files) {
-      const user = backups.get(file.to);
-      if (user !== undefined) await files.rename(target.root + user.path, target.root + user.backup);
-      const data = file.content ? single(file.content) : treeFileChunks(await openPart(file.part), file.from);
-      const report = (bytes: number) => onEvent({ event: 'progress', phase: 'copy', bytesDone: done + bytes, bytesTotal: plan.bytes, path: file.to });
-      const result = await writer.write(target.root + file.to, data, {
-        size: file.size, tempPath: target.root + temporaryPathOf(file.to), replace: file.action === 'overwrite-own', onDurable: report,
+    const batch = writer.batch({ signal: request.signal });
+    let results: DurableWriteResult[];
+    try {
+      for (const dir of createdDirectories) await files.makeDirectory(target.root + dir);
+      let done = 0;
+      for (const file of plan.files) {
+        const data = file.content ? single(file.content) : treeFileChunks(await openPart(file.part), file.from);
+        let durable = 0;
+        await batch.add(target.root + file.to, data, {
+          size: file.size, tempPath: target.root + temporaryPathOf(file.to), replace: file.action !== 'add',
+          onDurable: (bytes) => {
+            done += bytes - durable;
+            durable = bytes;
+            onEvent({ event: 'progress', phase: 'copy', bytesDone: done, bytesTotal: plan.bytes, path: file.to });
+          },
+        });
+      }
+      results = await batch.commit(async () => {
+        for (const { path, backup } of backups.values()) await files.rename(target.root + path, target.root + backup);
       });
-      done += file.size;
-      added.push({ path: file.to, size: file.size, sha256: result.sha256 });
+    } catch (error) {
+      await batch.discard();
+      if (!isCancellation(error)) throw error;
+      await this.rollBack(target, before, createdDirectories);
+      throw new BootkeyError('CANCELLED', 'copy cancelled: the files it had written were removed and the key is as it was before', { operation: id });
     }
+    const added = plan.files.map((f, i) => ({ path: f.to, size: f.size, sha256: (results[i] as DurableWriteResult).sha256 }));
     operation = { ...operation, state: 'complete', added, temporaries: [] };
     await this.writeManifest(target, withOperation(manifest, operation));
     await files.removeFile(target.root + JOURNAL_PATH);
     return id;
+  }
+
+  /** After a cancel (nothing renamed into place): the manifest as it was, then the journal and our new folders go. */
+  private async rollBack(target: KeyTarget, before: { manifest: KeyManifest; directory: string }, createdDirectories: string[]): Promise<void> {
+    const { files } = this.deps;
+    if (before.manifest.operations.length > 0) await this.writeManifest(target, before.manifest);
+    else await files.removeFile(target.root + MANIFEST_PATH);
+    await files.removeFile(target.root + JOURNAL_PATH);
+    for (const dir of [...createdDirectories].reverse()) await files.removeEmptyDirectory(target.root + dir);
+    if (before.directory === 'missing') await files.removeEmptyDirectory(target.root + MANIFEST_DIR);
   }
 
   /** An I/O error on a key that is no longer there is a pulled key: say so, and how to clean up. */

@@ -1,5 +1,6 @@
 import { formatBytes } from '../core/drive-policy.js';
 import { identityOf } from '../core/drive-identity.js';
+import { isCancellation, throwIfCancelled } from '../core/cancellation.js';
 import { BootkeyError } from '../core/errors.js';
 import { generateGrubMenu, ISO_DIR, type GrubMenu, type MenuIso } from '../core/grub/grub-menu.js';
 import { inspectImage, type ImageInspection } from '../core/inspect/inspect-image.js';
@@ -10,7 +11,7 @@ import {
 } from '../core/multiboot/multiboot-settings.js';
 import type { ByteSource } from '../ports/byte-source.js';
 import type { DiskProvider, Drive } from '../ports/disk-provider.js';
-import type { DurableWriter } from '../ports/durable-writer.js';
+import type { DurableWriteResult, DurableWriter } from '../ports/durable-writer.js';
 import type { GrubBuilder } from '../ports/grub-builder.js';
 import type { ImageFiles, OpenSource } from '../ports/image-files.js';
 import type { KeyFiles } from '../ports/key-files.js';
@@ -47,6 +48,21 @@ export interface InitOptions {
   label?: string;
   /** Fresh only: shown the drive in words; resolve true to erase it. Nothing is written before it says yes. */
   confirm?: (description: string) => Promise<boolean>;
+  /**
+   * Cancels until GRUB's files are renamed into place (they are written as one batch): their temporaries are
+   * removed, the key keeps what it had (folders Bootkey made stay, empty). After that, init completes.
+   */
+  signal?: AbortSignal;
+}
+
+export interface AddOptions {
+  title?: string;
+  extraParams?: string;
+  /**
+   * Cancels the add: every ISO of the call is written as one batch, so a cancel before they are all verified
+   * removes what was written and leaves the key, its ISOs and its menu as before.
+   */
+  signal?: AbortSignal;
 }
 
 export interface InitReport {
@@ -103,6 +119,7 @@ export class MultibootService {
   }
 
   async init(spec: string, options: InitOptions = {}, onProgress?: (p: MultibootProgress) => void): Promise<InitReport> {
+    throwIfCancelled(options.signal, 'init cancelled: nothing was changed');
     if (options.fresh) await this.erase(spec, options);
     return this.open(spec, async (target) => {
       const drive = await this.driveOf(target);
@@ -127,20 +144,33 @@ export class MultibootService {
       }
       const efi = await this.deps.grub.buildEfiImage(tools);
       onProgress?.({ phase: 'GRUB for UEFI', done: 0, total: efi.length });
-      await this.deps.writer.write(join(target.root, EFI_LOADER_PATH), chunksOf(efi), { size: efi.length, replace: true });
       const modules = await this.deps.grub.moduleFiles(tools.efiModules);
       const total = modules.reduce((n, m) => n + m.size, 0);
       let done = 0;
-      for (const module of modules) {
-        const source = await this.deps.images.open(module.path);
-        try {
-          await this.deps.writer.write(join(target.root, `${EFI_MODULES_DIR}/${module.name}`), streamOf(source, 0, source.size),
-            { size: source.size, replace: true });
-        } finally {
-          await source.close();
+      // The loader and the modules as one batch: one flush for them all, nothing in place before all are verified.
+      const batch = this.deps.writer.batch({ signal: options.signal });
+      try {
+        await batch.add(join(target.root, EFI_LOADER_PATH), chunksOf(efi), { size: efi.length, replace: true });
+        for (const module of modules) {
+          const source = await this.deps.images.open(module.path);
+          try {
+            await batch.add(join(target.root, `${EFI_MODULES_DIR}/${module.name}`), streamOf(source, 0, source.size), {
+              size: source.size, replace: true,
+              onDurable: (bytes) => {
+                if (bytes < source.size) return;
+                done += source.size;
+                onProgress?.({ phase: 'GRUB modules', done, total });
+              },
+            });
+          } finally {
+            await source.close();
+          }
         }
-        done += module.size;
-        onProgress?.({ phase: 'GRUB modules', done, total });
+        await batch.commit();
+      } catch (error) {
+        await batch.discard();
+        if (isCancellation(error)) throw new BootkeyError('CANCELLED', 'init cancelled before GRUB was put in place: its files were removed, the key is as it was (new folders stay, empty)');
+        throw error;
       }
       if (plan.bios && drive) {
         onProgress?.({ phase: 'GRUB for BIOS', done: 0, total: 0 });
@@ -184,7 +214,7 @@ export class MultibootService {
   }
 
   async add(spec: string, isoFiles: string[], onProgress?: (p: MultibootProgress) => void,
-    options: { title?: string; extraParams?: string } = {}): Promise<{ added: string[]; menu: GrubMenu; warnings: string[] }> {
+    options: AddOptions = {}): Promise<{ added: string[]; menu: GrubMenu; warnings: string[] }> {
     const sources: { file: string; name: string; source: OpenSource; admitted?: AdmittedIso }[] = [];
     try {
       for (const file of isoFiles) {
@@ -219,27 +249,45 @@ export class MultibootService {
           throw new BootkeyError('NOT_ENOUGH_SPACE', `the ISO files need ${formatBytes(needed)}, the key has ${formatBytes(target.freeBytes)} free`,
             { needed, free: target.freeBytes });
         }
+        throwIfCancelled(options.signal, 'add cancelled: nothing was written');
         await target.recheck();
         await this.deps.files.makeDirectory(join(target.root, ISO_DIR));
         const warnings: string[] = [];
-        for (const s of sources) {
-          const admitted = s.admitted as AdmittedIso;
-          warnings.push(...admitted.warnings);
-          const base = join(target.root, `${ISO_DIR}/${s.name}`);
-          for (const c of admitted.companions) {
-            await this.deps.writer.write(`${base}${c.suffix}`, streamOf(s.source, c.offset, c.length), { size: c.length, replace: true });
-          }
-          let sha256: string;
-          if (repairs.has(s.name)) {
-            sha256 = await this.deps.files.sha256(base);
-          } else {
+        // Every ISO of the call (and its loaders) as one batch: flushed, read back from the key and compared
+        // under temporary names, renamed into place only when all are verified.
+        const batch = this.deps.writer.batch({ signal: options.signal });
+        /** Each copied ISO's place among the batch's files (its results). */
+        const copied = new Map<string, number>();
+        let count = 0;
+        let results: DurableWriteResult[];
+        try {
+          for (const s of sources) {
+            const admitted = s.admitted as AdmittedIso;
+            warnings.push(...admitted.warnings);
+            const base = join(target.root, `${ISO_DIR}/${s.name}`);
+            for (const c of admitted.companions) {
+              await batch.add(`${base}${c.suffix}`, streamOf(s.source, c.offset, c.length), { size: c.length, replace: true });
+              count += 1;
+            }
+            if (repairs.has(s.name)) continue;
             const phase = `copying ${s.name}`;
             onProgress?.({ phase, done: 0, total: s.source.size });
-            ({ sha256 } = await this.deps.writer.write(base, streamOf(s.source, 0, s.source.size), {
+            copied.set(s.name, count++);
+            await batch.add(base, streamOf(s.source, 0, s.source.size), {
               size: s.source.size,
               onDurable: (done) => onProgress?.({ phase, done, total: s.source.size }),
-            }));
+            });
           }
+          results = await batch.commit();
+        } catch (error) {
+          await batch.discard();
+          if (isCancellation(error)) throw new BootkeyError('CANCELLED', 'add cancelled: the ISO files it had written were removed; the key, its ISOs and its menu are as before');
+          throw error;
+        }
+        for (const s of sources) {
+          const base = join(target.root, `${ISO_DIR}/${s.name}`);
+          const index = copied.get(s.name);
+          const sha256 = index === undefined ? await this.deps.files.sha256(base) : (results[index] as DurableWriteResult).sha256;
           await this.deps.writer.replaceAtomically(`${base}.sha256`, new TextEncoder().encode(`${sha256}  ${s.name}\n`));
           if (options.title || options.extraParams) {
             settings.isos[s.name] = { ...settings.isos[s.name], ...(options.title && { title: options.title }),

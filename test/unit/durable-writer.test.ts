@@ -2,7 +2,7 @@
 // reports flushed bytes, no file under the final name unless complete and verified, conflicts refused.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,5 +56,85 @@ describe('durable writer', () => {
     await writer.replaceAtomically(path, new TextEncoder().encode('new contents'));
     assert.equal(await readFile(path, 'utf8'), 'new contents');
     assert.deepEqual(await readdir(dir), ['cfg']);
+  });
+});
+
+describe('durable writer: windows, batches, cancellation', () => {
+  test('progress trails the bytes handed over by at most two windows and a chunk, and ends at the size', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'bootkey-dw-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const window = 1024 * 1024;
+    const chunk = 256 * 1024;
+    const data = randomBytes(9 * window + 77);
+    let handed = 0;
+    let reported = 0;
+    let largestGap = 0;
+    async function* counted(): AsyncGenerator<Uint8Array> {
+      for await (const c of chunksOf(data, chunk)) {
+        handed += c.length;
+        largestGap = Math.max(largestGap, handed - reported);
+        yield c;
+      }
+    }
+    const result = await hostDurableWriter(window).write(join(dir, 'f'), counted(), { size: data.length, onDurable: (b) => { reported = b; } });
+    assert.equal(reported, data.length);
+    assert.equal(result.sha256, createHash('sha256').update(data).digest('hex'));
+    assert.ok(largestGap <= 2 * window + chunk, `gap ${largestGap}`);
+  });
+
+  test('a batch renames nothing before every file is flushed and verified; beforeRename runs then; results in order', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'bootkey-dw-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const files = Array.from({ length: 30 }, (_, i) => ({ name: `f${i}`, data: randomBytes(1000 + i * 40_000) }));
+    const batch = hostDurableWriter(256 * 1024).batch();
+    const durable = new Map<string, number>();
+    for (const f of files) {
+      await batch.add(join(dir, f.name), chunksOf(f.data, 64 * 1024), { size: f.data.length, onDurable: (b) => durable.set(f.name, b) });
+    }
+    assert.deepEqual((await readdir(dir)).filter((n) => !n.endsWith('.bootkey-tmp')), [], 'nothing under a final name yet');
+    let namesBeforeRename: string[] = [];
+    const results = await batch.commit(async () => {
+      namesBeforeRename = await readdir(dir);
+      for (const f of files) assert.equal(durable.get(f.name), f.data.length, `${f.name} flushed before the renames`);
+    });
+    assert.equal(namesBeforeRename.length, files.length);
+    assert.ok(namesBeforeRename.every((n) => n.endsWith('.bootkey-tmp')));
+    assert.deepEqual(results.map((r) => r.sha256), files.map((f) => createHash('sha256').update(f.data).digest('hex')));
+    assert.deepEqual((await readdir(dir)).sort(), files.map((f) => f.name).sort());
+    for (const f of files) assert.deepEqual(await readFile(join(dir, f.name)), f.data);
+  });
+
+  test('a write cancelled midway stops within one chunk, removes its temporary and throws CANCELLED', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'bootkey-dw-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const controller = new AbortController();
+    let yieldedAfterAbort = 0;
+    async function* source(): AsyncGenerator<Uint8Array> {
+      for (let i = 0; i < 100; i += 1) {
+        if (controller.signal.aborted) yieldedAfterAbort += 1;
+        if (i === 10) controller.abort();
+        yield randomBytes(128 * 1024);
+      }
+    }
+    await assert.rejects(hostDurableWriter(512 * 1024).write(join(dir, 'big'), source(), { size: 100 * 128 * 1024, signal: controller.signal }),
+      (e: unknown) => e instanceof BootkeyError && e.code === 'CANCELLED');
+    assert.ok(yieldedAfterAbort <= 1, `${yieldedAfterAbort} chunks taken after the abort`);
+    assert.deepEqual(await readdir(dir), []);
+  });
+
+  test('a cancelled batch removes every temporary and renames nothing; a signal aborted before commit stops it', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'bootkey-dw-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, 'user.txt'), 'mine');
+    const controller = new AbortController();
+    const batch = hostDurableWriter(64 * 1024).batch({ signal: controller.signal });
+    for (let i = 0; i < 5; i += 1) await batch.add(join(dir, `f${i}`), chunksOf(randomBytes(100_000), 30_000), { size: 100_000 });
+    controller.abort();
+    let renamedAnything = false;
+    await assert.rejects(batch.commit(async () => { renamedAnything = true; }),
+      (e: unknown) => e instanceof BootkeyError && e.code === 'CANCELLED');
+    await batch.discard();
+    assert.equal(renamedAnything, false);
+    assert.deepEqual(await readdir(dir), ['user.txt']);
   });
 });

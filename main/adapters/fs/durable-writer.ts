@@ -1,42 +1,59 @@
-import { createHash } from 'node:crypto';
-import { open, rename, stat, unlink } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { createHash, type Hash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { promisify } from 'node:util';
+import { throwIfCancelled } from '../../core/cancellation.js';
 import { BootkeyError } from '../../core/errors.js';
 import { temporaryPathOf } from '../../core/key-manifest.js';
-import type { DurableWriteOptions, DurableWriteResult, DurableWriter } from '../../ports/durable-writer.js';
+import type { DurableBatch, DurableWriteOptions, DurableWriteResult, DurableWriter } from '../../ports/durable-writer.js';
 import { translateErrno } from './image-files.js';
 
-/** Bytes between two fdatasync calls: the most progress can run ahead of what is on the medium. */
-export const SYNC_WINDOW = 32 * 1024 * 1024;
-const READ_CHUNK = 4 * 1024 * 1024;
+/**
+ * Bytes per flush window. One window is flushed while the next is written (at most one outstanding), so
+ * reported progress trails the bytes handed over by at most two windows and a chunk (goal: ≤ 64 MiB).
+ */
+export const SYNC_WINDOW = 16 * 1024 * 1024;
+export const READ_CHUNK = 4 * 1024 * 1024;
+/** O_DIRECT wants buffer, offset and length aligned to the logical block size: 4096 covers 512 and 4Kn. */
+const DIRECT_ALIGN = 4096;
+/**
+ * A window of more files than this is flushed with one syncfs(2) (`sync -f`) instead of a datasync per file:
+ * on vfat every fsync also writes the FAT and flushes the device's cache, so many small files cost many flushes.
+ */
+const DATASYNCS_PER_WINDOW = 8;
+const WASM_PAGE = 64 * 1024;
+
+const run = promisify(execFile);
 
 /**
  * The DurableWriter on the host's filesystem.
  *
- * What "verified" means here: after the last fdatasync the file is read back through a new descriptor and
- * hashed. Node cannot drop the page cache (no posix_fadvise) and O_DIRECT needs aligned buffers Node does not
- * promise, so the read-back may be served from the cache: it proves that the bytes the kernel holds for the
- * file, and has just flushed, are the bytes of the source — it catches a wrong read of the source, a short or
- * misplaced write and a filesystem that dropped data, but not a medium that silently stores garbage. Reading
- * the medium itself needs a remount (the UML tests do that with mtools after unmounting).
+ * What "verified" means here: every window, once flushed, is read back with O_DIRECT — from the medium, not
+ * the page cache (after a datasync the cached pages are clean, and a direct read never looks at them) — and
+ * compared byte for byte with the chunks written, kept until then. Node gives no aligned buffers; the memory
+ * of a WebAssembly.Memory is page-aligned (V8 reserves it with the page allocator), so direct reads go into
+ * it. Where the filesystem refuses O_DIRECT (tmpfs before Linux 6.6, some FUSE), the read-back goes through
+ * the cache and the result says 'page-cache'.
  */
 export function hostDurableWriter(syncWindow = SYNC_WINDOW): DurableWriter {
-  return {
+  const writer: DurableWriter = {
+    batch: (options = {}) => new HostBatch(syncWindow, options.signal),
     async write(path, data, options) {
+      const batch = new HostBatch(syncWindow, options.signal);
       try {
-        return await writeDurably(path, data, options, syncWindow);
+        await batch.add(path, data, options);
+        const [result] = await batch.commit();
+        return result as DurableWriteResult;
       } catch (error) {
+        await batch.discard();
         throw translateErrno(error, path);
       }
     },
-    async replaceAtomically(path, bytes) {
-      try {
-        return await writeDurably(path, oneChunk(bytes), { size: bytes.length, replace: true }, syncWindow);
-      } catch (error) {
-        throw translateErrno(error, path);
-      }
-    },
+    replaceAtomically: (path, bytes) => writer.write(path, oneChunk(bytes), { size: bytes.length, replace: true }),
   };
+  return writer;
 }
 
 async function* oneChunk(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
@@ -50,67 +67,231 @@ async function exists(path: string): Promise<boolean> {
   });
 }
 
-async function writeDurably(path: string, data: AsyncIterable<Uint8Array>, options: DurableWriteOptions,
-  syncWindow: number): Promise<DurableWriteResult> {
-  const temp = options.tempPath ?? temporaryPathOf(path);
-  if (dirname(temp) !== dirname(path)) throw new Error(`durable write: ${temp} is not beside ${path}`);
-  if (!options.replace && (await exists(path))) {
-    throw new BootkeyError('CONFLICT', `${path} already exists`, { path });
-  }
-  // A leftover of an interrupted write of ours is replaced; 'w' truncates it.
-  const handle = await open(temp, 'w');
-  const hash = createHash('sha256');
-  let written = 0;
-  let synced = 0;
-  try {
-    try {
-      for await (const chunk of data) {
-        if (written + chunk.length > options.size) {
-          throw new BootkeyError('IO_ERROR', `${path}: the source gave more than the ${options.size} bytes expected`, { path });
-        }
-        hash.update(chunk);
-        for (let at = 0; at < chunk.length;) {
-          const { bytesWritten } = await handle.write(chunk, at, chunk.length - at, written + at);
-          at += bytesWritten;
-        }
-        written += chunk.length;
-        if (written - synced >= syncWindow) {
-          await handle.datasync();
-          synced = written;
-          options.onDurable?.(synced);
-        }
-      }
-      if (written !== options.size) {
-        throw new BootkeyError('IO_ERROR', `${path}: the source gave ${written} bytes, ${options.size} expected`, { path });
-      }
-      await handle.datasync();
-      synced = written;
-    } finally {
-      await handle.close();
-    }
-    const sha256 = hash.digest('hex');
-    const readBack = await hashFile(temp);
-    if (readBack !== sha256 || (options.expectedSha256 !== undefined && sha256 !== options.expectedSha256)) {
-      throw new BootkeyError('IO_ERROR', `${path}: the bytes read back differ from the bytes written`, { path, sha256, readBack });
-    }
-    // rename(2) replaces silently: check again right before it (another writer in between is not guarded against).
+function cancelled(signal: AbortSignal | undefined): void {
+  throwIfCancelled(signal, 'cancelled: the files being written were removed');
+}
+
+interface Staged {
+  path: string;
+  temp: string;
+  options: Omit<DurableWriteOptions, 'signal'>;
+  handle?: FileHandle;
+  device: number;
+  hash: Hash;
+  written: number;
+  durable: number;
+  complete: boolean;
+  renamed: boolean;
+  sha256?: string;
+  readBack: DurableWriteResult['readBack'];
+}
+
+/** Bytes written to a file at an offset, kept until read back from the medium. */
+interface Segment {
+  file: Staged;
+  offset: number;
+  bytes: Uint8Array;
+}
+
+class HostBatch implements DurableBatch {
+  private readonly files: Staged[] = [];
+  private window: Segment[] = [];
+  private windowBytes = 0;
+  /** The previous window's flush and read-back: at most one outstanding. */
+  private settling: Promise<void> = Promise.resolve();
+  private buffer?: Uint8Array;
+
+  constructor(private readonly syncWindow: number, private readonly signal: AbortSignal | undefined) {}
+
+  async add(path: string, data: AsyncIterable<Uint8Array>, options: Omit<DurableWriteOptions, 'signal'>): Promise<void> {
+    cancelled(this.signal);
+    const temp = options.tempPath ?? temporaryPathOf(path);
+    if (dirname(temp) !== dirname(path)) throw new Error(`durable write: ${temp} is not beside ${path}`);
     if (!options.replace && (await exists(path))) {
-      throw new BootkeyError('CONFLICT', `${path} appeared while it was being written`, { path });
+      throw new BootkeyError('CONFLICT', `${path} already exists`, { path });
     }
-    await rename(temp, path);
-    await syncPath(dirname(path));
+    const file: Staged = { path, temp, options, device: 0, hash: createHash('sha256'), written: 0, durable: 0,
+      complete: false, renamed: false, readBack: 'medium' };
+    this.files.push(file);
+    // A leftover of an interrupted write of ours is replaced; 'w' truncates it.
+    file.handle = await open(temp, 'w');
+    file.device = (await file.handle.stat()).dev;
+    for await (const chunk of data) {
+      cancelled(this.signal);
+      if (file.written + chunk.length > options.size) {
+        throw new BootkeyError('IO_ERROR', `${path}: the source gave more than the ${options.size} bytes expected`, { path });
+      }
+      // Hash while the write is in flight (the thread pool copies, this thread hashes).
+      const writing = writeAll(file.handle, chunk, file.written);
+      file.hash.update(chunk);
+      await writing;
+      this.window.push({ file, offset: file.written, bytes: chunk });
+      file.written += chunk.length;
+      this.windowBytes += chunk.length;
+      if (this.windowBytes >= this.syncWindow) await this.endWindow();
+    }
+    if (file.written !== options.size) {
+      throw new BootkeyError('IO_ERROR', `${path}: the source gave ${file.written} bytes, ${options.size} expected`, { path });
+    }
+    file.sha256 = file.hash.digest('hex');
+    if (options.expectedSha256 !== undefined && file.sha256 !== options.expectedSha256) {
+      throw new BootkeyError('IO_ERROR', `${path}: the bytes written do not have the expected hash`, { path, sha256: file.sha256 });
+    }
+    file.complete = true;
+    if (file.written === 0) await this.close(file);
+  }
+
+  async commit(beforeRename?: () => Promise<void>): Promise<DurableWriteResult[]> {
+    await this.endWindow();
+    await this.settling;
+    cancelled(this.signal);
+    await beforeRename?.();
+    // rename(2) replaces silently: check every name right before the first rename.
+    for (const file of this.files) {
+      if (!file.options.replace && (await exists(file.path))) {
+        throw new BootkeyError('CONFLICT', `${file.path} appeared while it was being written`, { path: file.path });
+      }
+    }
+    for (const file of this.files) {
+      await rename(file.temp, file.path);
+      file.renamed = true;
+    }
     // vfat's rename writes the new entry with no clusters and size 0 and leaves the real ones to the inode's
     // writeback: until the file itself is synced, a pulled key shows an empty file over lost (or, when it
-    // replaced a file, freed and reused) clusters. Directory first: a pull in between loses clusters, never
+    // replaced a file, freed and reused) clusters. Directories first: a pull in between loses clusters, never
     // cross-links them under two names.
-    await syncPath(path);
-    options.onDurable?.(synced);
-    return { bytes: written, sha256 };
-  } catch (error) {
-    // The temporary file is ours; remove it when we can (a pulled key cannot, and undo finds it by name).
-    await unlink(temp).catch(() => undefined);
-    throw error;
+    await Promise.all([...new Set(this.files.map((f) => dirname(f.path)))].map(syncPath));
+    if (this.files.length > DATASYNCS_PER_WINDOW) await syncFilesystems(this.files.map((f) => ({ dir: dirname(f.path), device: f.device })));
+    else await Promise.all(this.files.map((f) => syncPath(f.path)));
+    return this.files.map((f) => ({ bytes: f.written, sha256: f.sha256 as string, readBack: f.readBack }));
   }
+
+  async discard(): Promise<void> {
+    await this.settling.catch(() => undefined);
+    for (const file of this.files) {
+      await this.close(file).catch(() => undefined);
+      // The temporary file is ours; remove it when we can (a pulled key cannot, and undo finds it by name).
+      if (!file.renamed) await unlink(file.temp).catch(() => undefined);
+    }
+  }
+
+  private async close(file: Staged): Promise<void> {
+    const { handle } = file;
+    file.handle = undefined;
+    await handle?.close();
+  }
+
+  /** Starts flushing the window written so far, once the previous one is flushed and verified. */
+  private async endWindow(): Promise<void> {
+    const segments = this.window;
+    this.window = [];
+    this.windowBytes = 0;
+    await this.settling;
+    cancelled(this.signal);
+    if (segments.length === 0) return;
+    this.settling = this.settle(segments);
+    // Awaited by the next window or by commit/discard; a failure must not surface as unhandled before that.
+    this.settling.catch(() => undefined);
+  }
+
+  private async settle(segments: Segment[]): Promise<void> {
+    const files = [...new Set(segments.map((s) => s.file))];
+    if (files.length > DATASYNCS_PER_WINDOW) await syncFilesystems(files.map((f) => ({ dir: dirname(f.temp), device: f.device })));
+    else await Promise.all(files.map((f) => f.handle?.datasync()));
+    for (const s of segments) s.file.durable = Math.max(s.file.durable, s.offset + s.bytes.length);
+    for (const file of files) {
+      file.options.onDurable?.(file.durable);
+      if (file.complete && file.durable === file.written) await this.close(file);
+    }
+    for (const file of files) await this.readBack(file, segments.filter((s) => s.file === file));
+  }
+
+  private async readBack(file: Staged, segments: Segment[]): Promise<void> {
+    this.buffer ??= alignedBuffer(READ_CHUNK);
+    file.readBack = await compareWithFile(file.temp, segments, this.buffer, file.readBack === 'medium');
+  }
+}
+
+/**
+ * Reads the ranges of `path` that `segments` were written to and compares them byte for byte: from the medium
+ * (O_DIRECT into `buffer`, which must be page-aligned and a multiple of 4096 long) unless `direct` is false or
+ * the filesystem refuses it. Says which it was; throws IO_ERROR at the first difference.
+ */
+export async function compareWithFile(path: string, segments: { offset: number; bytes: Uint8Array }[], buffer: Uint8Array,
+  direct = true): Promise<DurableWriteResult['readBack']> {
+  const directHandle = direct ? await openDirect(path) : undefined;
+  const handle = directHandle ?? await open(path, 'r');
+  try {
+    for (const segment of segments) {
+      const end = segment.offset + segment.bytes.length;
+      for (let at = segment.offset; at < end;) {
+        const base = at - (at % DIRECT_ALIGN);
+        const length = Math.min(buffer.length, Math.ceil((end - base) / DIRECT_ALIGN) * DIRECT_ALIGN);
+        const got = await readFull(handle, buffer.subarray(0, length), base);
+        const usable = Math.min(base + got, end) - at;
+        const expected = segment.bytes.subarray(at - segment.offset, at - segment.offset + Math.max(0, usable));
+        const actual = buffer.subarray(at - base, at - base + Math.max(0, usable));
+        if (usable <= 0 || !Buffer.from(expected.buffer, expected.byteOffset, expected.length).equals(actual)) {
+          const first = at + Math.max(0, expected.findIndex((byte, i) => byte !== actual[i]));
+          throw new BootkeyError('IO_ERROR', `${path}: the bytes read back differ from the bytes written (at byte ${usable <= 0 ? at : first})`,
+            { path, offset: usable <= 0 ? at : first });
+        }
+        at += usable;
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+  return directHandle ? 'medium' : 'page-cache';
+}
+
+async function writeAll(handle: FileHandle, chunk: Uint8Array, position: number): Promise<void> {
+  for (let at = 0; at < chunk.length;) {
+    const { bytesWritten } = await handle.write(chunk, at, chunk.length - at, position + at);
+    at += bytesWritten;
+  }
+}
+
+async function readFull(handle: FileHandle, into: Uint8Array, position: number): Promise<number> {
+  let done = 0;
+  while (done < into.length) {
+    const { bytesRead } = await handle.read(into, done, into.length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
+}
+
+/** A handle for reads that bypass the page cache, or undefined where the filesystem refuses them. */
+async function openDirect(path: string): Promise<FileHandle | undefined> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_DIRECT).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'EINVAL') return undefined;
+    throw error;
+  });
+  if (!handle) return undefined;
+  // Some filesystems accept the flag at open and refuse the read.
+  const probe = alignedBuffer(DIRECT_ALIGN);
+  const works = await handle.read(probe, 0, DIRECT_ALIGN, 0).then(() => true, (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EINVAL') return false;
+    throw error;
+  });
+  if (works) return handle;
+  await handle.close();
+  return undefined;
+}
+
+/** Node's global WebAssembly, which the ES2022 library types do not declare. */
+const { Memory } = (globalThis as unknown as { WebAssembly: { Memory: new (size: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
+
+/** `length` bytes at a page-aligned address (see hostDurableWriter). */
+export function alignedBuffer(length: number): Uint8Array {
+  return new Uint8Array(new Memory({ initial: Math.ceil(length / WASM_PAGE) }).buffer, 0, length);
+}
+
+/** syncfs(2) once per filesystem (coreutils `sync -f DIR`): the data and metadata of many files in one flush. */
+async function syncFilesystems(places: { dir: string; device: number }[]): Promise<void> {
+  const byDevice = new Map(places.map((p) => [p.device, p.dir]));
+  await Promise.all([...byDevice.values()].map((dir) => run('sync', ['-f', dir])));
 }
 
 /** fsync(2) by path: a directory's entries (a rename), or a file's data and its directory entry. */

@@ -14,6 +14,7 @@ import { DriveService } from '../../services/drives.js';
 import { openKeyTarget } from '../../services/key-target.js';
 import { parseCommandArgs, requirePositionals } from '../args.js';
 import { reportError } from '../bootkey.js';
+import { cancelOnSignal } from '../cancel-on-signal.js';
 import { EXIT_OK, type CliIo, type Command } from '../command.js';
 import { progressPrinter } from '../progress.js';
 
@@ -25,7 +26,7 @@ references to the original medium's label to the key's UUID. TARGET is a drive (
 mounted folder, or an image file. Files on the key that Bootkey did not put there are never overwritten
 unless --replace is given, and then kept in /.bootkey/backup. --dry-run prints the plan and writes nothing.
 Progress goes to stderr (with --json, one JSON event per line on stdout). Exit 0 only when every file is
-durable and verified.`;
+durable and verified. Ctrl-C stops the copy and removes what it wrote: the key is left as it was.`;
 
 const UNDO_USAGE = `Usage: bootkey undo-efi --from TARGET [--json]
 
@@ -89,14 +90,14 @@ export const copyEfiCommand: Command = {
       }
       const target = resolve(values.to);
       const progress = progressPrinter(io, json);
-      const result = await withService((service) => service.copy({ source, target, replace: values.replace === true, dryRun }, (event) => {
+      const result = await cancelOnSignal(io, (signal) => withService((service) => service.copy({ source, target, replace: values.replace === true, dryRun, signal }, (event) => {
         if (event.event === 'plan') {
           if (json) io.stdout.write(`${JSON.stringify({ event: 'plan', target: event.target, loaderSource: event.selection.loaderSource,
             files: event.plan.files.map(({ content: _content, ...f }) => f), bytes: event.plan.bytes, requiredBytes: event.plan.requiredBytes,
             conflicts: event.plan.conflicts, problems: event.plan.problems, warnings: event.selection.warnings })}\n`);
           else printPlan(event, io, dryRun);
         } else progress.update('copy (durable)', event.bytesDone, event.bytesTotal, event.bytesDone === event.bytesTotal);
-      }));
+      })));
       progress.done();
       if (json) io.stdout.write(`${JSON.stringify({ event: 'done', written: result.written, operation: result.operation ?? null, files: result.plan.files.length, bytes: result.plan.bytes })}\n`);
       else if (result.written) io.stderr.write(`copied ${result.plan.files.length} files (${formatBytes(result.plan.bytes)}), all flushed and verified; undo with: bootkey undo-efi --from ${values.to}\n`);

@@ -14,6 +14,7 @@ import type { GrubMenu } from '../../core/grub/grub-menu.js';
 import { DriveService } from '../../services/drives.js';
 import { MultibootService, type MenuChanges } from '../../services/multiboot.js';
 import { parseCommandArgs, requirePositionals, wholeNumber } from '../args.js';
+import { cancelOnSignal } from '../cancel-on-signal.js';
 import { EXIT_OK, type CliIo, type Command } from '../command.js';
 import { progressPrinter } from '../progress.js';
 
@@ -30,6 +31,7 @@ A key that boots many ISO files through GRUB, on BIOS and UEFI machines. TARGET 
            BIOS and UEFI; otherwise UEFI only, with a warning). --fresh erases the drive first (one FAT
            partition labelled BOOTKEY, or --label), after you confirm the device (--yes when not interactive).
   add      copies ISO files into /isos/ (durable, verified, with a .sha256 beside each) and rewrites the menu.
+           Ctrl-C during init or add stops it and removes what it wrote.
   remove   deletes ISO files from /isos/ and rewrites the menu.
   list     name, size, family, boot modes and whether the copy was verified (--verify hashes again).
   menu     rewrites the menu from the ISOs on the key; --print shows it. Titles, extra kernel parameters,
@@ -113,10 +115,10 @@ export const multibootCommand: Command = {
       case 'init': {
         requirePositionals(positionals, 1, 1, USAGE);
         const progress = progressPrinter(io, json);
-        const report = await withService((s) => s.init(spec, {
+        const report = await cancelOnSignal(io, (signal) => withService((s) => s.init(spec, {
           fresh: values.fresh === true, label: values.label as string | undefined,
-          confirm: (description) => askToErase(description, io, values.yes === true),
-        }, (p) => progress.update(p.phase, p.done, p.total)));
+          confirm: (description) => askToErase(description, io, values.yes === true), signal,
+        }, (p) => progress.update(p.phase, p.done, p.total))));
         progress.done();
         if (json) out({ bios: report.bios, uefi: report.uefi, warnings: report.warnings, entries: report.menu.entries });
         else {
@@ -133,8 +135,8 @@ export const multibootCommand: Command = {
           throw new BootkeyError('INVALID_ARGUMENT', '--title and --params apply to one ISO at a time (or use `menu --title NAME=T`)');
         }
         const progress = progressPrinter(io, json);
-        const result = await withService((s) => s.add(spec, names.map((n) => resolve(n)),
-          (p) => progress.update(p.phase, p.done, p.total, p.done === p.total), { title, extraParams }));
+        const result = await cancelOnSignal(io, (signal) => withService((s) => s.add(spec, names.map((n) => resolve(n)),
+          (p) => progress.update(p.phase, p.done, p.total, p.done === p.total), { title, extraParams, signal })));
         progress.done();
         if (json) out({ added: result.added, warnings: result.warnings, entries: result.menu.entries });
         else {

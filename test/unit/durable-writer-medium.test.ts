@@ -1,0 +1,79 @@
+// The durable writer's read-back comes from the medium, not the page cache. On a real ext4 on a loop device of
+// this machine's kernel: (1) while the writer runs, the device's own read counter (/sys/block/loopN/stat, sectors
+// read) grows by at least the file's size, although every byte is still cached — a read-back from the cache
+// would read nothing, as the control read shows; (2) bytes changed on the medium behind a clean cache (the
+// image file written underneath, found with filefrag) are caught by the direct read-back and missed by a
+// cached read of the same range.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { alignedBuffer, compareWithFile, hostDurableWriter, READ_CHUNK } from '../../main/adapters/fs/durable-writer.js';
+import { BootkeyError } from '../../main/core/errors.js';
+import { tierSuite } from '../harness/tier.js';
+
+const MiB = 1024 * 1024;
+
+async function* chunksOf(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < bytes.length; at += size) yield bytes.subarray(at, at + size);
+}
+
+tierSuite('tools', 'durable writer reads back from the medium (ext4 on a loop device)', () => {
+  let dir: string;
+  let image: string;
+  let loop: string;
+  let mnt: string;
+  const sectorsRead = () => Number(readFileSync(`/sys/block/${loop.slice(5)}/stat`, 'utf8').trim().split(/\s+/)[2]);
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'bootkey-dw-medium-'));
+    image = join(dir, 'fs.img');
+    mnt = join(dir, 'mnt');
+    execFileSync('truncate', ['-s', '128M', image]);
+    execFileSync('mkfs.ext4', ['-q', '-F', '-b', '4096', image]);
+    loop = execFileSync('losetup', ['--find', '--show', image], { encoding: 'utf8' }).trim();
+    execFileSync('mkdir', [mnt]);
+    execFileSync('mount', ['-t', 'ext4', loop, mnt]);
+  });
+  after(async () => {
+    if (mnt) execFileSync('umount', [mnt], { stdio: 'ignore' });
+    if (loop) execFileSync('losetup', ['-d', loop], { stdio: 'ignore' });
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('the writer reads every byte back from the device; a cached read of the same file reads none', async () => {
+    const data = randomBytes(24 * MiB + 5000);
+    const path = join(mnt, 'verified.bin');
+    const start = sectorsRead();
+    const result = await hostDurableWriter(4 * MiB).write(path, chunksOf(data, MiB), { size: data.length });
+    const read = (sectorsRead() - start) * 512;
+    assert.equal(result.readBack, 'medium');
+    assert.ok(read >= data.length, `the device read ${read} bytes during the write of ${data.length}`);
+    // Control: the file is in the page cache, so a plain read does not reach the device.
+    const control = sectorsRead();
+    assert.deepEqual(await readFile(path), data);
+    assert.ok((sectorsRead() - control) * 512 < MiB, `a cached read read ${(sectorsRead() - control) * 512} bytes`);
+  });
+
+  test('bytes changed on the medium behind a clean cache: the direct read-back sees it, a cached read does not', async () => {
+    const data = randomBytes(3 * MiB);
+    const path = join(mnt, 'behind.bin');
+    await writeFile(path, data);
+    execFileSync('sync', ['-f', path]);
+    await readFile(path); // cached and clean
+    // The file's first 4 KiB block on the filesystem (filefrag), then the same bytes in the image file under the loop device.
+    const extent = /^\s*0:\s+0\.\.\s*\d+:\s+(\d+)\.\./m.exec(execFileSync('filefrag', ['-v', path], { encoding: 'utf8' }));
+    assert.ok(extent, 'filefrag gave no first extent');
+    const fd = openSync(image, 'r+');
+    writeSync(fd, Buffer.from('corrupt!'), 0, 8, Number(extent[1]) * 4096 + 100);
+    closeSync(fd);
+    const segments = [{ offset: 0, bytes: data }];
+    assert.equal(await compareWithFile(path, segments, alignedBuffer(READ_CHUNK), false), 'page-cache');
+    await assert.rejects(compareWithFile(path, segments, alignedBuffer(READ_CHUNK)),
+      (e: unknown) => e instanceof BootkeyError && e.code === 'IO_ERROR' && /at byte 100\b/.test(e.message));
+  });
+});
