@@ -8,6 +8,7 @@ import { hostKeyFiles } from '../../adapters/fs/key-files.js';
 import { hostGrubBuilder } from '../../adapters/grub/host-grub-builder.js';
 import { HelperRunner } from '../../adapters/helper/helper-runner.js';
 import { e2fsprogs } from '../../adapters/persistence/e2fsprogs.js';
+import { luksHomeMaker } from '../../adapters/persistence/luks-home-maker.js';
 import { hostPersistenceFiles } from '../../adapters/persistence/host-persistence-files.js';
 import { squashfsTools } from '../../adapters/persistence/squashfs-tools.js';
 import { UdisksClient } from '../../adapters/udisks/udisks-client.js';
@@ -23,6 +24,7 @@ import { PersistenceService, type Confirm, type LiveInstallation, type LiveIdent
 import { parseCommandArgs, requirePositionals, type ParsedArgs } from '../args.js';
 import { reportError } from '../bootkey.js';
 import { EXIT_OK, type CliIo, type Command } from '../command.js';
+import { readHomePassphrase } from './persist-passphrase.js';
 
 const USAGE = `Usage: bootkey persist SUBCOMMAND ...
 
@@ -42,6 +44,8 @@ NAME is a file name (overlay-…, home.img) or its key path (isos/overlay-…).
                                              a new overlay (default overlayfs: an ext4 image with overlayfs/
                                              and ovlwork/; dm: a snapshot store for LiveOS/rootfs.img images);
                                              --image: for that ISO of the library (--uuid then names the key)
+                [--home-passphrase-file FILE|-]  home.img encrypted (LUKS2), unlocked at every boot with the
+                                             passphrase in FILE (one line; '-': stdin, asked on a terminal)
   grow TARGET [NAME] --size SIZE             a larger overlay or home.img (never smaller)
   reset TARGET [NAME] [--yes]                empty an overlay (everything written to it is lost)
   recover TARGET [NAME] [--yes]              an overlay marked Invalid: header saved beside it, valid flag set
@@ -78,6 +82,7 @@ async function withService<T>(work: (service: PersistenceService) => Promise<T>)
     keyFiles: hostKeyFiles,
     writer,
     multiboot,
+    luks: luksHomeMaker,
   });
   try {
     return await work(service);
@@ -96,7 +101,8 @@ function usageLine(u: OverlayUsage): string {
 function fileLine(f: PersistenceFile): string {
   const kernel = [...(f.kernel ?? []).map((k) => `\n    in use by ${k.device}; the kernel says: ${k.status}`),
     ...(f.kernelProblem ? [`\n    in use; the kernel's numbers could not be read: ${f.kernelProblem}`] : [])].join('');
-  return `  ${f.name}${f.matchesKey ? ' (dracut uses this one)' : ''}: ${f.usage ? usageLine(f.usage) : `unreadable: ${f.problem}`}${kernel}`;
+  const luks = f.luks && `LUKS${f.luks.version} (${f.luks.cipher}), ${formatBytes(f.luks.dataBytes)} encrypted${f.luks.unfinished ? ', encryption NOT finished' : ''}; usage unknown while locked`;
+  return `  ${f.name}${f.matchesKey ? ' (dracut uses this one)' : ''}: ${f.usage ? usageLine(f.usage) : luks || `unreadable: ${f.problem}`}${kernel}`;
 }
 
 function installationText(i: LiveInstallation): string {
@@ -155,15 +161,19 @@ const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | '
     },
   },
   create: {
-    options: { size: { type: 'string' }, type: { type: 'string' }, home: { type: 'string' }, image: { type: 'string' } }, min: 1, max: 1,
-    run: (values, [target], io) => {
+    options: { size: { type: 'string' }, type: { type: 'string' }, home: { type: 'string' }, image: { type: 'string' }, 'home-passphrase-file': { type: 'string' } },
+    min: 1, max: 1,
+    run: async (values, [target], io) => {
       const type = (values.type as string | undefined) ?? 'overlayfs';
       if (type !== 'dm' && type !== 'overlayfs') throw new BootkeyError('INVALID_ARGUMENT', `--type is dm or overlayfs, not '${type}'`);
       if (values.size === undefined) throw new BootkeyError('INVALID_ARGUMENT', `create needs --size\n${USAGE}`);
       const size = parseSize(values.size as string);
       const homeSize = values.home === undefined ? undefined : parseSize(values.home as string);
+      const passphraseFile = values['home-passphrase-file'] as string | undefined;
+      const homePassphrase = passphraseFile === undefined ? undefined : await readHomePassphrase(passphraseFile, io);
       return withService(async (s) => {
         const made = await s.create(target as string, { ...identity(values), type, size, ...(homeSize !== undefined ? { homeSize } : {}),
+          ...(homePassphrase ? { homePassphrase } : {}),
           ...(values.image !== undefined ? { image: values.image as string } : {}) });
         const boot = (f: PersistenceFile) => (f.kernelParams ? `\n  kernel parameters ${f.kernelParams.join(' ')}: ${f.bootProblem
           ?? (f.bootEntries ?? []).map((b) => `${b.file} (${b.entries} entr${b.entries === 1 ? 'y' : 'ies'})`).join(', ')}` : '');
