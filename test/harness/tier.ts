@@ -15,7 +15,7 @@ export const TIERS = {
     commands: {
       xorriso: 'xorriso', isoinfo: 'genisoimage', mdir: 'mtools', 'mkfs.fat': 'dosfstools', sfdisk: 'fdisk',
       blkid: 'util-linux', mkudffs: 'udftools', 'fsck.fat': 'dosfstools', 'grub-mkrescue': 'grub-common',
-      '7zz': '7zip',
+      '7zz': '7zip', cryptsetup: 'cryptsetup-bin',
     },
     // grub-mkrescue makes the installer fixture's BIOS and UEFI entries from these platform folders.
     files: { '/usr/lib/grub/i386-pc/modinfo.sh': 'grub-pc-bin', '/usr/lib/grub/x86_64-efi/modinfo.sh': 'grub-efi-amd64-bin' },
@@ -24,7 +24,7 @@ export const TIERS = {
   uml: {
     commands: { 'linux.uml': 'user-mode-linux', modprobe: 'kmod', 'dbus-daemon': 'dbus', udevadm: 'udev',
       udisksctl: 'udisks2', gdbus: 'libglib2.0-bin', dmsetup: 'dmsetup', cc: 'gcc', mksquashfs: 'squashfs-tools',
-      'mkfs.ext4': 'e2fsprogs' },
+      'mkfs.ext4': 'e2fsprogs', cryptsetup: 'cryptsetup-bin' },
     files: { '/usr/libexec/udisks2/udisksd': 'udisks2' },
   },
   /** Real firmware: QEMU with OVMF (UEFI) and SeaBIOS (BIOS). */
