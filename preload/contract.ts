@@ -205,6 +205,126 @@ export interface JobProgressDto {
   etaSeconds: number;
 }
 
+/** How full a persistence file is, read from the file alone. */
+export interface PersistenceUsageDto {
+  /** A device-mapper snapshot store (classic overlay) or an ext4 image (OverlayFS overlay, home.img). */
+  kind: 'dm-snapshot' | 'overlayfs-ext4';
+  /**
+   * `new`: never used; `valid`; `overflow`: full, the live system stopped keeping changes; `invalid`: marked
+   * unusable (a dm store the kernel invalidated, or an ext4 image with recorded errors).
+   */
+  state: 'new' | 'valid' | 'overflow' | 'invalid';
+  usedBytes: number;
+  capacityBytes: number;
+  /** usedBytes / capacityBytes × 100, two decimals. */
+  percentUsed: number;
+  /** dm: chunks of the live image that were changed. */
+  changedChunks?: number;
+  /** dm: what `dmsetup status` prints for it when active. */
+  dmStatus?: string;
+  /** ext4: false when it was not cleanly unmounted. */
+  clean?: boolean;
+}
+
+export interface PersistenceFileDto {
+  /** `overlay-<LABEL>-<UUID>` or `home.img`. */
+  name: string;
+  /** Where it is on the key (`/LiveOS/…`, `/isos/…`): how the persistence methods name it. */
+  keyPath: string;
+  role: 'overlay' | 'home';
+  /** The overlay dracut picks for this key's /LiveOS, or for its library ISO (named after its label and UUID). */
+  matchesKey: boolean;
+  /** An encrypted (LUKS) home.img: how full it is cannot be read while it is locked. */
+  encrypted: boolean;
+  /** Null when the file could not be read; `problem` says why. */
+  usage: PersistenceUsageDto | null;
+  problem: string | null;
+  /** After create: the kernel parameters added to the live image's boot entries, and where they went. */
+  kernelParams?: string[];
+  bootEntries?: { file: string; entries: number }[];
+  /** After create: why no boot entry got them (the user must add them by hand). */
+  bootProblem?: string;
+  /** An overlay a running live system uses: what the kernel says per device-mapper device. */
+  kernel: { device: string; status: string }[];
+  kernelProblem: string | null;
+}
+
+export interface LiveInstallationDto {
+  /** Key path of its folder: `/LiveOS`, or `/isos` for a live ISO of the multi-ISO library. */
+  dir: string;
+  /** The key's extracted /LiveOS, or a Fedora live ISO of the multi-ISO library. */
+  kind: 'extracted' | 'iso';
+  /** kind `iso`: the ISO's file name (null for overlays in /isos whose ISO is gone). */
+  iso: string | null;
+  squashfs: boolean;
+  rootfs: boolean;
+  files: PersistenceFileDto[];
+}
+
+export const OVERLAY_TYPES = ['dm', 'overlayfs'] as const;
+export type OverlayTypeDto = (typeof OVERLAY_TYPES)[number];
+
+export interface CreatePersistenceRequest {
+  driveId: string;
+  /** `overlayfs`: an ext4 image (newer Fedora); `dm`: a device-mapper store for images with LiveOS/rootfs.img. */
+  type: OverlayTypeDto;
+  /** A Fedora live ISO of the multi-ISO library (its file name in /isos): the overlay goes next to it. Default: /LiveOS. */
+  image?: string;
+  /** Bytes. */
+  size: number;
+  /** Also a home.img of this many bytes. */
+  homeSize?: number;
+}
+
+export interface RecoverPersistenceDto {
+  file: PersistenceFileDto;
+  /** Key path of the saved header (restoring it undoes the recovery). */
+  backup: string;
+  before: PersistenceUsageDto;
+  /** ext4: e2fsck's exit status (0 clean, 1 errors corrected). */
+  fsckExitCode: number | null;
+}
+
+export interface MergePersistenceRequest {
+  driveId: string;
+  /** Key path of the dm overlay to merge into LiveOS/squashfs.img. */
+  file: string;
+  jobId: string;
+}
+
+export interface MergePersistenceDto {
+  file: PersistenceFileDto;
+  changedChunks: number;
+  fsckExitCode: number;
+  oldSquashfsBytes: number;
+  newSquashfsBytes: number;
+  /** SHA-256 of the merged rootfs.img, equal to the one read back out of the new squashfs.img. */
+  rootfsSha256: string;
+}
+
+/** Everything Bootkey put on a key, from its manifest, the ISO library and the LiveOS folder. */
+export interface KeySummaryDto {
+  /** Copy-EFI operations from /.bootkey/manifest.json, oldest first. */
+  operations: {
+    id: string;
+    /** `copy-efi` … */
+    kind: string;
+    /** The image the files came from. */
+    source: string;
+    startedAt: string;
+    /** `writing`: interrupted (undo still takes it back). */
+    state: 'writing' | 'complete';
+    files: { path: string; size: number }[];
+    /** The user's files it replaced, kept under /.bootkey/backup until undo. */
+    replaced: { path: string; size: number }[];
+  }[];
+  /** The manifest could not be read: why (undo may not be possible). */
+  manifestProblem: string | null;
+  /** The multi-ISO library (not re-hashed here). */
+  isos: IsoLibraryDto;
+  persistence: LiveInstallationDto[];
+}
+
 // ---------------------------------------------------------------------------------------------------- the API
 
 /** Events pushed to the UI, with their payloads. */
@@ -247,6 +367,22 @@ export interface BootkeyApi {
    * the one folder it was started with. The desktop app answers INVALID_ARGUMENT (it uses `pathForFile`).
    */
   droppedFilePaths(names: string[]): Promise<ApiResult<string[]>>;
+  /** LiveOS folders on the key with each overlay's and home.img's usage. */
+  listPersistence(driveId: string): Promise<ApiResult<LiveInstallationDto[]>>;
+  /** One overlay or home.img; for an overlay a running live system uses, the kernel's numbers too. */
+  persistenceStatus(driveId: string, file: string): Promise<ApiResult<PersistenceFileDto>>;
+  /** Creates the overlay dracut will use for this key (and home.img); returns what was made. */
+  createPersistence(request: CreatePersistenceRequest): Promise<ApiResult<PersistenceFileDto[]>>;
+  /** Grows an overlay or home.img (`file`: its key path) to `size` bytes (never smaller). */
+  growPersistence(driveId: string, file: string, size: number): Promise<ApiResult<PersistenceFileDto>>;
+  /** DESTRUCTIVE for the file: everything the live system kept in it is lost. Only after the user confirmed. */
+  resetPersistence(driveId: string, file: string): Promise<ApiResult<PersistenceFileDto>>;
+  /** An overlay marked Invalid: its header saved beside it, then marked valid (ext4: e2fsck -y). Only after the user confirmed. */
+  recoverPersistence(driveId: string, file: string): Promise<ApiResult<RecoverPersistenceDto>>;
+  /** Merges a dm overlay into a new LiveOS/squashfs.img, then resets the overlay; `jobProgress` events. */
+  mergePersistence(request: MergePersistenceRequest): Promise<ApiResult<MergePersistenceDto>>;
+  /** What Bootkey put on the key: copied EFI files, ISO library, persistence files. */
+  keySummary(driveId: string): Promise<ApiResult<KeySummaryDto>>;
   /** Desktop app only (the preload's webUtils.getPathForFile): where a dropped or picked File is. */
   pathForFile?(file: File): string;
   /** Subscribes to an event; returns the unsubscribe function. */
@@ -373,6 +509,30 @@ function isoMenuChanges(value: unknown): string | undefined {
   return undefined;
 }
 
+/** A size in bytes for a persistence file: a whole number from 1 byte to 1 TiB (the service checks its limits). */
+function persistenceSize(value: unknown, what = 'size'): string | undefined {
+  return Number.isSafeInteger(value) && (value as number) > 0 && (value as number) <= 2 ** 40 ? undefined : `${what} must be a whole number of bytes from 1 to 2^40`;
+}
+
+function createPersistenceRequest(value: unknown): string | undefined {
+  const r = record(value);
+  if (!r) return 'the request must be an object';
+  const unknown = Object.keys(r).find((k) => !['driveId', 'type', 'image', 'size', 'homeSize'].includes(k));
+  if (unknown) return `unknown field ${unknown}`;
+  if (!(OVERLAY_TYPES as readonly unknown[]).includes(r.type)) return `type must be ${OVERLAY_TYPES.join(' or ')}`;
+  return driveId(r.driveId) ?? persistenceSize(r.size) ?? (r.homeSize === undefined ? undefined : persistenceSize(r.homeSize, 'homeSize'))
+    ?? (r.image === undefined ? undefined : fileName(r.image));
+}
+
+/** A file on the key by its path from the key's root (`/LiveOS/overlay-…`). */
+const keyPath = (value: unknown) => absolutePath(value, 'a key path');
+
+function mergePersistenceRequest(value: unknown): string | undefined {
+  const r = record(value);
+  if (!r) return 'the request must be an object';
+  return driveId(r.driveId) ?? keyPath(r.file) ?? jobId(r.jobId);
+}
+
 export const VALIDATE_ARGS: Validators = {
   getAppInfo: noArguments,
   listDrives: noArguments,
@@ -388,6 +548,14 @@ export const VALIDATE_ARGS: Validators = {
   removeIsos: (args) => exactly(args, 2) ?? driveId(args[0]) ?? list(args[1], fileName, 64),
   setIsoMenu: (args) => exactly(args, 2) ?? driveId(args[0]) ?? isoMenuChanges(args[1]),
   droppedFilePaths: (args) => exactly(args, 1) ?? list(args[0], fileName, 64),
+  listPersistence: (args) => exactly(args, 1) ?? driveId(args[0]),
+  persistenceStatus: (args) => exactly(args, 2) ?? driveId(args[0]) ?? keyPath(args[1]),
+  createPersistence: (args) => exactly(args, 1) ?? createPersistenceRequest(args[0]),
+  growPersistence: (args) => exactly(args, 3) ?? driveId(args[0]) ?? keyPath(args[1]) ?? persistenceSize(args[2]),
+  resetPersistence: (args) => exactly(args, 2) ?? driveId(args[0]) ?? keyPath(args[1]),
+  recoverPersistence: (args) => exactly(args, 2) ?? driveId(args[0]) ?? keyPath(args[1]),
+  mergePersistence: (args) => exactly(args, 1) ?? mergePersistenceRequest(args[0]),
+  keySummary: (args) => exactly(args, 1) ?? driveId(args[0]),
 };
 
 export const METHOD_NAMES = Object.keys(VALIDATE_ARGS) as MethodName[];

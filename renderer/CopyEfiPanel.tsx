@@ -13,7 +13,7 @@ const files = (n: number) => `${n} ${n === 1 ? 'file' : 'files'}`;
 const ACTION_WORDS = { add: 'new', 'overwrite-own': 'replaces an earlier Bootkey copy', 'replace-user': 'your file moves to /.bootkey/backup' };
 
 /** Copy-EFI on one key: choose an image → its plan → confirm → progress → what was verified; and undo. */
-export function CopyEfiPanel({ drive }: { drive: DriveDto }) {
+export function CopyEfiPanel({ drive, onChanged }: { drive: DriveDto; onChanged(): void }) {
   const [state, dispatch] = useReducer(reduceCopyEfi, initialCopyEfiState);
   const { step, error } = state;
 
@@ -41,12 +41,14 @@ export function CopyEfiPanel({ drive }: { drive: DriveDto }) {
     dispatch({ type: 'running', image, jobId });
     const result = await api.copyEfi({ driveId: drive.id, source: image.path, replace, jobId });
     dispatch(result.ok ? { type: 'done', result: result.value } : { type: 'failed', error: result.error });
+    onChanged();
   };
 
   const undo = async () => {
     dispatch({ type: 'working', what: 'Removing the boot files Bootkey added…' });
     const result = await api.undoEfi(drive.id);
     dispatch(result.ok ? { type: 'undone', undo: result.value } : { type: 'failed', error: result.error });
+    onChanged();
   };
 
   const busy = isBusy(state);

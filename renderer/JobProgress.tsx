@@ -10,11 +10,14 @@ function duration(seconds: number): string {
 /** One running job: phase, file, percent of bytes already durable on the key, rate and time left. */
 export function JobProgress({ progress, label }: { progress: JobProgressDto | null; label: string }) {
   const percent = progress && progress.bytesTotal > 0 ? Math.floor((progress.bytesDone / progress.bytesTotal) * 100) : 0;
+  // A job that counts no bytes (a merge) shows a bar that only says it is running.
+  const counted = progress === null || progress.bytesTotal > 0;
   return (
     <div className="job-progress" role="status" aria-live="polite">
       <p className="notice-title">{progress ? progress.phase : `${label}: starting…`}</p>
-      <progress max={100} value={percent} aria-label={`${label}: ${percent}%`} />
-      {progress && (
+      {counted ? <progress max={100} value={percent} aria-label={`${label}: ${percent}%`} /> : <progress aria-label={`${label}: running`} />}
+      {!counted && <p className="muted">Working; this can take several minutes.</p>}
+      {progress && counted && (
         <p className="muted">
           {percent}% · {formatBytes(progress.bytesDone)} of {formatBytes(progress.bytesTotal)} on the key ·{' '}
           {progress.rate > 0 ? `${formatBytes(progress.rate)}/s · ${duration(progress.etaSeconds)} left` : 'measuring the speed…'}

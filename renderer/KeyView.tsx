@@ -1,6 +1,8 @@
-import { useId, useState } from 'react';
+import { useCallback, useId, useState } from 'react';
 import { CopyEfiPanel } from './CopyEfiPanel.js';
+import { KeySummary } from './KeySummary.js';
 import { MultiIsoPanel, type DroppedFiles } from './MultiIsoPanel.js';
+import { PersistencePanel } from './PersistencePanel.js';
 import { FAT_LABEL_PATTERN, type AppInfoDto, type DriveDto, type FeatureId } from '../preload/contract.js';
 import { driveName } from './app-state.js';
 import { formatBytes } from '../preload/byte-size.js';
@@ -27,6 +29,9 @@ export function KeyView({ drive, info, busy, onErase }: Props) {
   const labelOk = FAT_LABEL_PATTERN.test(label);
   const [dropped, setDropped] = useState<DroppedFiles | null>(null);
   const [dragging, setDragging] = useState(false);
+  // Bumped when an action changed the key's files: the summary reads the key again.
+  const [revision, setRevision] = useState(0);
+  const changed = useCallback(() => setRevision((r) => r + 1), []);
   const available = (id: FeatureId) => drive.eligible && info?.features[id] === true;
   const dropsIsos = available('multiIso');
   return (
@@ -113,17 +118,26 @@ export function KeyView({ drive, info, busy, onErase }: Props) {
         </table>
       </section>
 
+      {drive.eligible && (info?.features.copyEfi || info?.features.multiIso || info?.features.persistence) && (
+        <KeySummary key={drive.id} drive={drive} revision={revision} onChanged={changed} />
+      )}
+
       <section aria-labelledby="actions-title">
         <h3 id="actions-title">What you can do</h3>
         <ul className="actions">
           {available('copyEfi') && (
             <li>
-              <CopyEfiPanel key={drive.id} drive={drive} />
+              <CopyEfiPanel key={drive.id} drive={drive} onChanged={changed} />
             </li>
           )}
           {dropsIsos && (
             <li>
-              <MultiIsoPanel key={drive.id} drive={drive} dropped={dropped} />
+              <MultiIsoPanel key={drive.id} drive={drive} dropped={dropped} onChanged={changed} />
+            </li>
+          )}
+          {available('persistence') && (
+            <li>
+              <PersistencePanel key={drive.id} drive={drive} onChanged={changed} />
             </li>
           )}
           {FEATURES.filter((f) => !available(f.id)).map((f) => (

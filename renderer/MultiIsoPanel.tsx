@@ -15,10 +15,12 @@ export interface DroppedFiles {
 interface Props {
   drive: DriveDto;
   dropped: DroppedFiles | null;
+  /** Told when the key's files changed. */
+  onChanged(): void;
 }
 
 /** The multi-ISO key: prepare it, add ISO files (dropped onto the key view or chosen), list and remove them. */
-export function MultiIsoPanel({ drive, dropped }: Props) {
+export function MultiIsoPanel({ drive, dropped, onChanged }: Props) {
   const [library, setLibrary] = useState<IsoLibraryDto | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [busy, setBusy] = useState<string | null>(null);
@@ -31,8 +33,11 @@ export function MultiIsoPanel({ drive, dropped }: Props) {
     setJob(null);
     if (!result.ok) return setError(result.error);
     setLibrary(result.value);
-    if (text) setDone(text);
-  }, []);
+    if (text) {
+      setDone(text);
+      onChanged();
+    }
+  }, [onChanged]);
 
   useEffect(() => {
     setLibrary(null);

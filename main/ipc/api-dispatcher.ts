@@ -4,6 +4,7 @@
  * Arguments are validated here, once, with the contract's validators; errors become envelopes with their code.
  */
 import { stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   isMethodName,
@@ -20,23 +21,32 @@ import {
   type FeatureId,
   type IsoLibraryDto,
   type JobProgressDto,
+  type KeySummaryDto,
   type MethodArgs,
   type MethodName,
   type MethodValue,
 } from '../../preload/contract.js';
 import { BootkeyError } from '../core/errors.js';
+import type { KeyManifest } from '../core/key-manifest.js';
 import type { DiskProvider } from '../ports/disk-provider.js';
 import type { CopyEfiResult, CopyEfiService } from '../services/copy-efi.js';
 import type { DriveService } from '../services/drives.js';
 import type { ImageService } from '../services/images.js';
 import type { MultibootService } from '../services/multiboot.js';
+import type { PersistenceService } from '../services/persistence.js';
 import { driveDto } from './drive-dto.js';
+import { liveInstallationDto, mergeDto, persistenceFileDto, recoverDto } from './persistence-dto.js';
 
 /** The services behind the key actions; an action whose service is missing is shown as unavailable. */
 export interface KeyServices {
   images?: ImageService;
   copyEfi?: CopyEfiService;
   multiboot?: MultibootService;
+  persistence?: PersistenceService;
+  /** What Bootkey recorded on a key (its /.bootkey manifest), for the key's summary. */
+  manifests?: { read(target: string): Promise<KeyManifest> };
+  /** Where a merge extracts the live image's rootfs.img (a large temporary file); os.tmpdir() by default. */
+  mergeWorkDir?: string;
 }
 
 export interface ApiServices extends KeyServices {
@@ -79,7 +89,7 @@ export class ApiDispatcher {
     const features: Record<FeatureId, boolean> = {
       copyEfi: services.copyEfi !== undefined && services.images !== undefined,
       multiIso: services.multiboot !== undefined && services.images !== undefined,
-      persistence: false,
+      persistence: services.persistence !== undefined,
     };
     const need = <T>(service: T | undefined, what: string): T => {
       if (service === undefined) throw new BootkeyError('INVALID_ARGUMENT', `${what} is not part of this build`);
@@ -87,9 +97,10 @@ export class ApiDispatcher {
     };
     const copyEfi = () => need(services.copyEfi, 'Copy-EFI');
     const multiboot = () => need(services.multiboot, 'The multi-ISO key');
-    const library = async (target: string): Promise<IsoLibraryDto> => {
+    const persistence = () => need(services.persistence, 'Live system persistence');
+    const library = async (target: string, verify = true): Promise<IsoLibraryDto> => {
       try {
-        const isos = await multiboot().list(target, { verify: true });
+        const isos = await multiboot().list(target, { verify });
         return { prepared: true, isos: isos.map(({ name, size, family, boot, verified, inMenu, title }) => ({ name, size, family, ...boot, verified, inMenu, title })) };
       } catch (error) {
         // the service's word for a key without its settings file (see MultibootService.settingsOf)
@@ -173,6 +184,52 @@ export class ApiDispatcher {
           }
           return path;
         }));
+      },
+      listPersistence: async (driveId) => (await persistence().list(await this.#keyTarget(driveId))).map(liveInstallationDto),
+      persistenceStatus: async (driveId, file) => persistenceFileDto(await persistence().status(await this.#keyTarget(driveId), {}, file)),
+      createPersistence: async ({ driveId, type, image, size, homeSize }) => {
+        const target = await this.#keyTarget(driveId);
+        const made = await this.#job('Creating live system persistence', () => persistence().create(target,
+          { type, size, ...(image !== undefined ? { image } : {}), ...(homeSize !== undefined ? { homeSize } : {}) }));
+        return made.map(persistenceFileDto);
+      },
+      growPersistence: async (driveId, file, size) => {
+        const target = await this.#keyTarget(driveId);
+        return persistenceFileDto(await this.#job(`Growing ${file}`, () => persistence().grow(target, size, {}, file)));
+      },
+      // The user confirmed in the UI's dialog (the contract's promise), so the service asks nothing more.
+      resetPersistence: async (driveId, file) => persistenceFileDto(await persistence().reset(await this.#keyTarget(driveId), {}, file)),
+      recoverPersistence: async (driveId, file) => {
+        const target = await this.#keyTarget(driveId);
+        const result = await persistence().recover(target, {}, file);
+        return recoverDto(result, await persistence().status(target, {}, file));
+      },
+      mergePersistence: async ({ driveId, file, jobId }) => {
+        const target = await this.#keyTarget(driveId);
+        const title = `Merging ${file.slice(file.lastIndexOf('/') + 1)} into squashfs.img`;
+        // The service reports no progress of its own: one event says the job runs (no byte counts: indeterminate).
+        this.#progress(jobId)(title, file, 0, 0);
+        const result = await this.#job(title, () => persistence().merge(target, services.mergeWorkDir ?? tmpdir(), {}, file));
+        return mergeDto(result, await persistence().status(target, {}, file));
+      },
+      keySummary: async (driveId) => {
+        const target = await this.#keyTarget(driveId);
+        const summary: KeySummaryDto = { operations: [], manifestProblem: null, isos: { prepared: false, isos: [] }, persistence: [] };
+        if (services.manifests) {
+          try {
+            // other kinds (persistence files) are listed from the key itself below
+            summary.operations = (await services.manifests.read(target)).operations.filter((op) => op.kind === 'copy-efi').map((op) => ({
+              id: op.id, kind: op.kind, source: op.source, startedAt: op.startedAt, state: op.state,
+              files: op.added.map(({ path, size }) => ({ path, size })),
+              replaced: op.replaced.map(({ path, size }) => ({ path, size })),
+            }));
+          } catch (error) {
+            summary.manifestProblem = toApiError(error).message;
+          }
+        }
+        if (services.multiboot) summary.isos = await library(target, false); // re-hashing every ISO is the library view's job
+        if (services.persistence) summary.persistence = (await services.persistence.list(target)).map(liveInstallationDto);
+        return summary;
       },
     };
   }

@@ -1,6 +1,7 @@
 /**
  * The key services over the host's files, for the front ends that speak the contract (the desktop app, the web
- * test host and its browser tests): image inspection, copy-EFI and the multi-ISO key, as the CLI builds them.
+ * test host and its browser tests): image inspection, copy-EFI, the multi-ISO key and LiveOS persistence, as the
+ * CLI builds them, and the key's manifest for its summary.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,6 +10,10 @@ import { hostImageFiles } from '../adapters/fs/image-files.js';
 import { hostKeyFiles } from '../adapters/fs/key-files.js';
 import { hostGrubBuilder } from '../adapters/grub/host-grub-builder.js';
 import { HelperRunner } from '../adapters/helper/helper-runner.js';
+import { e2fsprogs } from '../adapters/persistence/e2fsprogs.js';
+import { hostPersistenceFiles } from '../adapters/persistence/host-persistence-files.js';
+import { squashfsTools } from '../adapters/persistence/squashfs-tools.js';
+import { JOURNAL_PATH, MANIFEST_PATH, survivingManifest, type KeyManifest } from '../core/key-manifest.js';
 import type { DiskProvider } from '../ports/disk-provider.js';
 import type { PrivilegedRunner } from '../ports/privileged-runner.js';
 import { CopyEfiService } from '../services/copy-efi.js';
@@ -16,11 +21,32 @@ import type { DriveService } from '../services/drives.js';
 import { ImageService } from '../services/images.js';
 import { openKeyTarget } from '../services/key-target.js';
 import { MultibootService } from '../services/multiboot.js';
+import { PersistenceService } from '../services/persistence.js';
 import type { KeyServices } from './api-dispatcher.js';
+
+/** A manifest far larger than any Bootkey writes is not read into memory. */
+const MANIFEST_LIMIT = 16 * 1024 * 1024;
 
 /** `runner`: the privileged helper (pkexec) by default; tests over a fake disk provider pass their own. */
 export function hostKeyServices(disks: DiskProvider, drives: DriveService, runner: PrivilegedRunner = new HelperRunner({})): KeyServices {
   const wait = (ms: number) => sleep(ms);
+  const openTarget = (spec: string) => openKeyTarget(spec, { disks, drives, files: hostKeyFiles, sleep: wait });
+  // Read as copy-efi reads it (what survived of the manifest and its journal); CopyEfiService keeps its reader private.
+  const readManifest = async (spec: string): Promise<KeyManifest> => {
+    const target = await openTarget(spec);
+    try {
+      const text = async (path: string) => {
+        const bytes = await hostKeyFiles.readSmallFile(target.root + path, MANIFEST_LIMIT);
+        return bytes && new TextDecoder().decode(bytes);
+      };
+      return survivingManifest(await text(MANIFEST_PATH), await text(JOURNAL_PATH));
+    } finally {
+      await target.release();
+    }
+  };
+  const multiboot = new MultibootService({
+    disks, drives, files: hostKeyFiles, writer: hostDurableWriter(), images: hostImageFiles, grub: hostGrubBuilder, runner, sleep: wait,
+  });
   return {
     images: new ImageService(hostImageFiles),
     copyEfi: new CopyEfiService({
@@ -32,9 +58,11 @@ export function hostKeyServices(disks: DiskProvider, drives: DriveService, runne
       newId: () => `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`,
       now: () => new Date(),
     }),
-    multiboot: new MultibootService({
-      disks, drives, files: hostKeyFiles, writer: hostDurableWriter(), images: hostImageFiles,
-      grub: hostGrubBuilder, runner, sleep: wait,
+    multiboot,
+    persistence: new PersistenceService({
+      files: hostPersistenceFiles, ext4: e2fsprogs, squashfs: squashfsTools, runner, openTarget, now: () => new Date(),
+      keyFiles: hostKeyFiles, writer: hostDurableWriter(), multiboot,
     }),
+    manifests: { read: readManifest },
   };
 }

@@ -17,6 +17,8 @@ export interface FakePartition {
   size: number;
   fsType?: string;
   label?: string;
+  /** blkid's UUID of the filesystem (`XXXX-XXXX` on FAT). */
+  uuid?: string;
   mountPoint?: string;
   /** Bytes in use when mounted. */
   used?: number;
@@ -67,6 +69,7 @@ export function fakeDrive(spec: FakeDriveSpec): Drive {
       idUsage: p.fsType ? 'filesystem' : '',
       idType: p.fsType ?? '',
       idLabel: p.label ?? '',
+      idUuid: p.uuid ?? '',
       mountPoints: p.mountPoint ? [p.mountPoint] : [],
       partition,
     });
