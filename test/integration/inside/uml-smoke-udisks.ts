@@ -4,16 +4,14 @@
 // one JSON object on stdout for the host to check.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { run } from './inside-commands.js';
 
 const udisks = 'org.freedesktop.UDisks2';
 const blockPath = (device: string) => `/org/freedesktop/UDisks2/block_devices/${device}`;
 
-function run(command: string, ...args: string[]): string {
-  return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-}
-
+/** gdbus gives up after D-Bus's default 25 s; formatting 600 MB in UML on a loaded host can take longer. */
 function call(objectPath: string, method: string, ...args: string[]): string {
-  return run('gdbus', 'call', '--system', '--dest', udisks, '--object-path', objectPath, '--method', method, ...args);
+  return run('gdbus', ['call', '--system', '--timeout', '180', '--dest', udisks, '--object-path', objectPath, '--method', method, ...args]);
 }
 
 /** One property, from gdbus's GVariant text: `(<true>,)`, `(<'text'>,)`, `(<objectpath '/x'>,)`, `(<uint64 5>,)`. */
@@ -68,14 +66,14 @@ const formatted = {
   idLabel: property(partition, 'Block', 'IdLabel'),
 };
 
-const mounted = run('udisksctl', 'mount', '--no-user-interaction', '-b', partitionDevice);
+const mounted = run('udisksctl', ['mount', '--no-user-interaction', '-b', partitionDevice]);
 const mountPoint = /^Mounted \S+ at (.+?)\.?$/.exec(mounted)?.[1];
 if (!mountPoint) throw new Error(`cannot read mount point from: ${mounted}`);
 const mountsWhileMounted = readFileSync('/proc/self/mounts', 'utf8');
 const content = `written inside UML at ${new Date().toISOString()}\n`;
 writeFileSync(`${mountPoint}/hello.txt`, content);
 const readBack = readFileSync(`${mountPoint}/hello.txt`, 'utf8');
-run('udisksctl', 'unmount', '--no-user-interaction', '-b', partitionDevice);
+run('udisksctl', ['unmount', '--no-user-interaction', '-b', partitionDevice]);
 const mountsAfter = readFileSync('/proc/self/mounts', 'utf8');
 
 process.stdout.write(JSON.stringify({
@@ -89,10 +87,10 @@ process.stdout.write(JSON.stringify({
     readBack,
   },
   independent: {
-    blkid: run('blkid', '-p', '-o', 'export', partitionDevice),
-    sfdisk: JSON.parse(run('sfdisk', '--json', `/dev/${key}`)),
+    blkid: run('blkid', ['-p', '-o', 'export', partitionDevice]),
+    sfdisk: JSON.parse(run('sfdisk', ['--json', `/dev/${key}`])),
     mtype: execFileSync('mtype', ['-i', partitionDevice, '::/hello.txt'], {
       encoding: 'utf8', env: { ...process.env, MTOOLS_SKIP_CHECK: '1' } }),
-    fsck: run('fsck.fat', '-n', partitionDevice),
+    fsck: run('fsck.fat', ['-n', partitionDevice]),
   },
 }));
