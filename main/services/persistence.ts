@@ -581,7 +581,11 @@ export class PersistenceService {
       for (const file of files.filter((f) => f.role === 'overlay')) {
         const edit = (words: string[]) => withoutOverlayParams(words, file.keyPath);
         if (file.keyPath.toLowerCase().startsWith(`${ISO_DIR}/`)) {
-          const settings = await this.multibootSettings(target).catch(() => undefined);
+          // No settings: not a multi-ISO key (any more), so no menu names the overlay; damaged settings stop here.
+          const settings = await this.multibootSettings(target).catch((error: unknown) => {
+            if (error instanceof BootkeyError && error.code === 'NOT_FOUND') return undefined;
+            throw error;
+          });
           const iso = file.iso ?? Object.keys(settings?.isos ?? {}).find((n) => settings?.isos[n]?.extraParams?.includes(`:${file.keyPath}`));
           const current = iso === undefined ? undefined : settings?.isos[iso]?.extraParams;
           if (iso !== undefined && current !== undefined && this.deps.multiboot) bootEntries.push(...await this.editIsoParams(target, iso, edit, current));
