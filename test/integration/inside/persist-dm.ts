@@ -101,7 +101,7 @@ try {
   steps.push({ step: 'grown', grow, kernel: kernel('live-rw'), ours: ours(key.overlay) });
   deactivate();
   // reset: a new store again; through it the origin shows none of the written files.
-  const reset = bootkey(['persist', 'reset', key.dir, '--label', 'LIVE', '--uuid', key.uuid]);
+  const reset = bootkey(['persist', 'reset', key.dir, '--label', 'LIVE', '--uuid', key.uuid, '--yes']);
   const resetOurs = ours(key.overlay);
   activate(key.overlay, 'PO');
   run('mount', ['-t', 'ext4', '-o', 'ro', '/dev/mapper/live-rw', live]);
@@ -137,7 +137,7 @@ try {
   deactivate();
 
   // 4. recover: header saved, valid flag set; then the kernel takes the store again and e2fsck looks at it.
-  const recovered = bootkey(['persist', 'recover', bad.dir, '--label', 'LIVE', '--uuid', bad.uuid]);
+  const recovered = bootkey(['persist', 'recover', bad.dir, '--label', 'LIVE', '--uuid', bad.uuid, '--yes']);
   activate(bad.overlay, 'PO');
   const recoveredKernel = kernel('live-rw');
   const fsck = tryRun('e2fsck', ['-f', '-n', '/dev/mapper/live-rw']);
