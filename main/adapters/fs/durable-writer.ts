@@ -215,37 +215,57 @@ class HostBatch implements DurableBatch {
   }
 }
 
+type Segments = { offset: number; bytes: Uint8Array }[];
+
 /**
  * Reads the ranges of `path` that `segments` were written to and compares them byte for byte: from the medium
  * (O_DIRECT into `buffer`, which must be page-aligned and a multiple of 4096 long) unless `direct` is false or
- * the filesystem refuses it. Says which it was; throws IO_ERROR at the first difference.
+ * the filesystem refuses it (EINVAL at open or at the first read). Says which it was; throws IO_ERROR at the
+ * first difference.
  */
-export async function compareWithFile(path: string, segments: { offset: number; bytes: Uint8Array }[], buffer: Uint8Array,
+export async function compareWithFile(path: string, segments: Segments, buffer: Uint8Array,
   direct = true): Promise<DurableWriteResult['readBack']> {
-  const directHandle = direct ? await openDirect(path) : undefined;
-  const handle = directHandle ?? await open(path, 'r');
-  try {
-    for (const segment of segments) {
-      const end = segment.offset + segment.bytes.length;
-      for (let at = segment.offset; at < end;) {
-        const base = at - (at % DIRECT_ALIGN);
-        const length = Math.min(buffer.length, Math.ceil((end - base) / DIRECT_ALIGN) * DIRECT_ALIGN);
-        const got = await readFull(handle, buffer.subarray(0, length), base);
-        const usable = Math.min(base + got, end) - at;
-        const expected = segment.bytes.subarray(at - segment.offset, at - segment.offset + Math.max(0, usable));
-        const actual = buffer.subarray(at - base, at - base + Math.max(0, usable));
-        if (usable <= 0 || !Buffer.from(expected.buffer, expected.byteOffset, expected.length).equals(actual)) {
-          const first = at + Math.max(0, expected.findIndex((byte, i) => byte !== actual[i]));
-          throw new BootkeyError('IO_ERROR', `${path}: the bytes read back differ from the bytes written (at byte ${usable <= 0 ? at : first})`,
-            { path, offset: usable <= 0 ? at : first });
-        }
-        at += usable;
+  const refused = (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EINVAL') return undefined;
+    throw error;
+  };
+  if (direct) {
+    const handle = await open(path, constants.O_RDONLY | constants.O_DIRECT).catch(refused);
+    if (handle) {
+      try {
+        if (await compareThrough(handle, path, segments, buffer).then(() => true, refused)) return 'medium';
+      } finally {
+        await handle.close();
       }
     }
+  }
+  const handle = await open(path, 'r');
+  try {
+    await compareThrough(handle, path, segments, buffer);
   } finally {
     await handle.close();
   }
-  return directHandle ? 'medium' : 'page-cache';
+  return 'page-cache';
+}
+
+async function compareThrough(handle: FileHandle, path: string, segments: Segments, buffer: Uint8Array): Promise<void> {
+  for (const segment of segments) {
+    const end = segment.offset + segment.bytes.length;
+    for (let at = segment.offset; at < end;) {
+      const base = at - (at % DIRECT_ALIGN);
+      const length = Math.min(buffer.length, Math.ceil((end - base) / DIRECT_ALIGN) * DIRECT_ALIGN);
+      const got = await readFull(handle, buffer.subarray(0, length), base);
+      const usable = Math.min(base + got, end) - at;
+      const expected = segment.bytes.subarray(at - segment.offset, at - segment.offset + Math.max(0, usable));
+      const actual = buffer.subarray(at - base, at - base + Math.max(0, usable));
+      if (usable <= 0 || !Buffer.from(expected.buffer, expected.byteOffset, expected.length).equals(actual)) {
+        const first = at + Math.max(0, expected.findIndex((byte, i) => byte !== actual[i]));
+        throw new BootkeyError('IO_ERROR', `${path}: the bytes read back differ from the bytes written (at byte ${usable <= 0 ? at : first})`,
+          { path, offset: usable <= 0 ? at : first });
+      }
+      at += usable;
+    }
+  }
 }
 
 async function writeAll(handle: FileHandle, chunk: Uint8Array, position: number): Promise<void> {
@@ -263,24 +283,6 @@ async function readFull(handle: FileHandle, into: Uint8Array, position: number):
     done += bytesRead;
   }
   return done;
-}
-
-/** A handle for reads that bypass the page cache, or undefined where the filesystem refuses them. */
-async function openDirect(path: string): Promise<FileHandle | undefined> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_DIRECT).catch((error: NodeJS.ErrnoException) => {
-    if (error.code === 'EINVAL') return undefined;
-    throw error;
-  });
-  if (!handle) return undefined;
-  // Some filesystems accept the flag at open and refuse the read.
-  const probe = alignedBuffer(DIRECT_ALIGN);
-  const works = await handle.read(probe, 0, DIRECT_ALIGN, 0).then(() => true, (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EINVAL') return false;
-    throw error;
-  });
-  if (works) return handle;
-  await handle.close();
-  return undefined;
 }
 
 /** Node's global WebAssembly, which the ES2022 library types do not declare. */
