@@ -1,4 +1,6 @@
-import { stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { BootkeyError } from '../../core/errors.js';
 import { checkPassphrase, encryptedHomeFilesystemBytes, LUKS_RESERVED_BYTES } from '../../core/persistence/encrypted-home.js';
 import { readLuksHeader } from '../../core/persistence/luks-header.js';
@@ -24,6 +26,9 @@ const PACKAGE = 'cryptsetup-bin';
  * `--disable-locks`: cryptsetup's lock folder (/run/cryptsetup) is root's, and the file is new and ours alone
  * (made with O_EXCL a moment before), so there is nothing to lock against. The passphrase goes to stdin with
  * `--key-file=-` (its exact bytes, as the boot prompt hands over what was typed), never into argv.
+ * cryptsetup writes the new header first to a temporary file (`LUKS2-temp-<uuid>.new`) in its working folder:
+ * it runs in a private temporary folder, never the key (a pulled key keeps no stray header) nor wherever the
+ * app happened to start (read-only, or not the user's).
  */
 export const luksHomeMaker: LuksHomeMaker = {
   async check(size, passphrase) {
@@ -37,12 +42,13 @@ export const luksHomeMaker: LuksHomeMaker = {
     checkPassphrase(passphrase);
     const filesystemBytes = encryptedHomeFilesystemBytes(size, MIN_EXT4_BYTES);
     if (await stat(path).then(() => true, () => false)) throw new BootkeyError('CONFLICT', `${path} already exists`, { path });
+    const work = await mkdtemp(join(tmpdir(), 'bootkey-luks-'));
     try {
       await e2fsprogs.make(path, filesystemBytes, { label, directories: [] });
       await hostPersistenceFiles.extend(path, size);
       const key = ['--disable-locks', '--key-file=-'];
       const encrypt = await runTool('cryptsetup', ['reencrypt', '--encrypt', '--type', 'luks2', '--batch-mode', ...key,
-        '--reduce-device-size', `${LUKS_RESERVED_BYTES / 1024}K`, path], PACKAGE, passphrase);
+        '--reduce-device-size', `${LUKS_RESERVED_BYTES / 1024}K`, path], PACKAGE, passphrase, undefined, work);
       if (encrypt.exitCode !== 0) {
         throw new BootkeyError('IO_ERROR', `cryptsetup could not encrypt ${path} (status ${encrypt.exitCode}): ${encrypt.output.slice(-500)}`);
       }
@@ -59,6 +65,8 @@ export const luksHomeMaker: LuksHomeMaker = {
       // Nothing half made stays on the key (a file that appeared meanwhile is not ours: mkfs refused it).
       if (!(error instanceof BootkeyError && error.code === 'CONFLICT')) await hostPersistenceFiles.remove(path).catch(() => undefined);
       throw error;
+    } finally {
+      await rm(work, { recursive: true, force: true });
     }
   },
 };

@@ -9,12 +9,12 @@ export const TOOL_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
 /**
  * Runs a tool without a shell; its exit status and output (stdout then stderr). MISSING_TOOL names the package.
  * `input` goes to its stdin (a secret travels this way, never in argv or the environment). An aborted `signal`
- * kills the tool and rejects with CANCELLED.
+ * kills the tool and rejects with CANCELLED. `cwd`: for a tool that writes temporary files where it runs.
  */
 export function runTool(program: string, args: string[], packageName: string, input?: Uint8Array,
-  signal?: AbortSignal): Promise<{ exitCode: number; output: string; stdout: string }> {
+  signal?: AbortSignal, cwd?: string): Promise<{ exitCode: number; output: string; stdout: string }> {
   return new Promise((resolve, reject) => {
-    const options = { timeout: TOOL_TIMEOUT_MS, maxBuffer: 16 << 20, env: TOOL_ENV, ...(signal ? { signal } : {}) };
+    const options = { timeout: TOOL_TIMEOUT_MS, maxBuffer: 16 << 20, env: TOOL_ENV, ...(signal ? { signal } : {}), ...(cwd ? { cwd } : {}) };
     const child = execFile(program, args, options, (error, stdout, stderr) => {
       const code = (error as NodeJS.ErrnoException | null)?.code;
       if (code === 'ENOENT') {
