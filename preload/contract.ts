@@ -356,8 +356,8 @@ export interface BootkeyApi {
   undoEfi(driveId: string): Promise<ApiResult<UndoEfiDto>>;
   /** The ISO files in the key's library, each re-hashed against its recorded SHA-256. */
   listIsos(driveId: string): Promise<ApiResult<IsoLibraryDto>>;
-  /** Installs GRUB and the multi-ISO settings beside the key's files (not destructive). */
-  prepareMultiIso(driveId: string): Promise<ApiResult<PrepareMultiIsoDto>>;
+  /** Installs GRUB and the multi-ISO settings beside the key's files (not destructive); `jobId` makes it cancellable. */
+  prepareMultiIso(driveId: string, jobId?: string): Promise<ApiResult<PrepareMultiIsoDto>>;
   /** Copies ISO files into the library, with `jobProgress` events per file; returns the library. */
   addIsos(request: AddIsosRequest): Promise<ApiResult<IsoLibraryDto>>;
   removeIsos(driveId: string, names: string[]): Promise<ApiResult<IsoLibraryDto>>;
@@ -381,6 +381,11 @@ export interface BootkeyApi {
   recoverPersistence(driveId: string, file: string): Promise<ApiResult<RecoverPersistenceDto>>;
   /** Merges a dm overlay into a new LiveOS/squashfs.img, then resets the overlay; `jobProgress` events. */
   mergePersistence(request: MergePersistenceRequest): Promise<ApiResult<MergePersistenceDto>>;
+  /**
+   * Stops a running job (copy-EFI, adding ISOs, preparing a multi-ISO key, a merge): it ends with CANCELLED and
+   * the key as it was. False when no job has that id (it already ended).
+   */
+  cancelJob(jobId: string): Promise<ApiResult<boolean>>;
   /** What Bootkey put on the key: copied EFI files, ISO library, persistence files. */
   keySummary(driveId: string): Promise<ApiResult<KeySummaryDto>>;
   /** Desktop app only (the preload's webUtils.getPathForFile): where a dropped or picked File is. */
@@ -543,7 +548,8 @@ export const VALIDATE_ARGS: Validators = {
   copyEfi: (args) => exactly(args, 1) ?? copyEfiRequest(args[0]),
   undoEfi: (args) => exactly(args, 1) ?? driveId(args[0]),
   listIsos: (args) => exactly(args, 1) ?? driveId(args[0]),
-  prepareMultiIso: (args) => exactly(args, 1) ?? driveId(args[0]),
+  prepareMultiIso: (args) => (args.length === 1 || args.length === 2 ? undefined : `expected 1 or 2 arguments, got ${args.length}`)
+    ?? driveId(args[0]) ?? (args.length === 2 ? jobId(args[1]) : undefined),
   addIsos: (args) => exactly(args, 1) ?? addIsosRequest(args[0]),
   removeIsos: (args) => exactly(args, 2) ?? driveId(args[0]) ?? list(args[1], fileName, 64),
   setIsoMenu: (args) => exactly(args, 2) ?? driveId(args[0]) ?? isoMenuChanges(args[1]),
@@ -555,6 +561,7 @@ export const VALIDATE_ARGS: Validators = {
   resetPersistence: (args) => exactly(args, 2) ?? driveId(args[0]) ?? keyPath(args[1]),
   recoverPersistence: (args) => exactly(args, 2) ?? driveId(args[0]) ?? keyPath(args[1]),
   mergePersistence: (args) => exactly(args, 1) ?? mergePersistenceRequest(args[0]),
+  cancelJob: (args) => exactly(args, 1) ?? jobId(args[0]),
   keySummary: (args) => exactly(args, 1) ?? driveId(args[0]),
 };
 

@@ -68,7 +68,9 @@ export function CopyEfiPanel({ drive, onChanged }: { drive: DriveDto; onChanged(
         </p>
       )}
       {step.kind === 'planned' && <PlanView step={step} onReplace={(r) => void plan(step.image, r)} onCancel={() => dispatch({ type: 'cancel' })} onConfirm={() => void run(step.image, step.replace)} />}
-      {step.kind === 'running' && <JobProgress progress={step.progress} label={`Copying from ${step.image.name}`} />}
+      {step.kind === 'running' && (
+        <JobProgress key={step.jobId} progress={step.progress} label={`Copying from ${step.image.name}`} onCancel={() => void api.cancelJob(step.jobId)} />
+      )}
       {step.kind === 'done' && (
         <div className="result" role="status">
           <p className="notice-title">

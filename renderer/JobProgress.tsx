@@ -1,3 +1,4 @@
+import { useState } from 'react';
 import type { JobProgressDto } from '../preload/contract.js';
 import { formatBytes } from '../preload/byte-size.js';
 
@@ -7,8 +8,16 @@ function duration(seconds: number): string {
   return minutes < 60 ? `${minutes} min ${seconds % 60} s` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
-/** One running job: phase, file, percent of bytes already durable on the key, rate and time left. */
-export function JobProgress({ progress, label }: { progress: JobProgressDto | null; label: string }) {
+interface Props {
+  progress: JobProgressDto | null;
+  label: string;
+  /** Asks Bootkey to stop the job; without it the job offers no Cancel. */
+  onCancel?(): void;
+}
+
+/** One running job: phase, file, percent of bytes already durable on the key, rate and time left; and Cancel. */
+export function JobProgress({ progress, label, onCancel }: Props) {
+  const [cancelling, setCancelling] = useState(false);
   const percent = progress && progress.bytesTotal > 0 ? Math.floor((progress.bytesDone / progress.bytesTotal) * 100) : 0;
   // A job that counts no bytes (a merge) shows a bar that only says it is running.
   const counted = progress === null || progress.bytesTotal > 0;
@@ -27,6 +36,16 @@ export function JobProgress({ progress, label }: { progress: JobProgressDto | nu
               <span className="file-name">{progress.file}</span>
             </>
           )}
+        </p>
+      )}
+      {onCancel && (
+        <p>
+          <button type="button" className="secondary" disabled={cancelling} onClick={() => {
+            setCancelling(true);
+            onCancel();
+          }}>
+            {cancelling ? 'Cancelling…' : 'Cancel'}
+          </button>
         </p>
       )}
     </div>

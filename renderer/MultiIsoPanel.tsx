@@ -27,6 +27,8 @@ export function MultiIsoPanel({ drive, dropped, onChanged }: Props) {
   const [job, setJob] = useState<string | null>(null);
   const [progress, setProgress] = useState<JobProgressDto | null>(null);
   const [done, setDone] = useState<string | null>(null);
+  /** The id of a running prepare (cancellable until GRUB's files are in place). */
+  const [preparing, setPreparing] = useState<string | null>(null);
 
   const settle = useCallback((result: ApiResult<IsoLibraryDto>, text?: string) => {
     setBusy(null);
@@ -82,7 +84,10 @@ export function MultiIsoPanel({ drive, dropped, onChanged }: Props) {
   const prepare = async () => {
     setError(null);
     setBusy('Installing GRUB beside your files…');
-    const prepared = await api.prepareMultiIso(drive.id);
+    const jobId = newJobId();
+    setPreparing(jobId);
+    const prepared = await api.prepareMultiIso(drive.id, jobId);
+    setPreparing(null);
     if (!prepared.ok) {
       setBusy(null);
       return setError(prepared.error);
@@ -101,10 +106,17 @@ export function MultiIsoPanel({ drive, dropped, onChanged }: Props) {
           <p className="notice-title">{done}</p>
         </div>
       )}
-      {job !== null && <JobProgress progress={progress} label={busy ?? 'Adding ISO files'} />}
+      {job !== null && <JobProgress key={job} progress={progress} label={busy ?? 'Adding ISO files'} onCancel={() => void api.cancelJob(job)} />}
       {busy !== null && job === null && (
         <p role="status" className="muted">
           {busy}
+        </p>
+      )}
+      {preparing !== null && (
+        <p>
+          <button type="button" className="secondary" onClick={() => void api.cancelJob(preparing)}>
+            Cancel
+          </button>
         </p>
       )}
       {library === null && busy === null && !error && <p className="muted">Reading the key…</p>}

@@ -105,7 +105,7 @@ export function PersistencePanel({ drive, onChanged }: { drive: DriveDto; onChan
           <p className="notice-title">{done}</p>
         </div>
       )}
-      {job !== null && <JobProgress progress={progress} label={busy ?? 'Merging'} />}
+      {job !== null && <JobProgress key={job} progress={progress} label={busy ?? 'Merging'} onCancel={() => void api.cancelJob(job)} />}
       {busy !== null && job === null && (
         <p role="status" className="muted">
           {busy}

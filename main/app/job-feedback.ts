@@ -24,7 +24,8 @@ export function jobFeedback(window: () => BrowserWindow | undefined): JobObserve
       if (job) powerSaveBlocker.stop(job.blocker);
       const win = window();
       if (running.size === 0) win?.setProgressBar(-1, { mode: outcome === 'failed' ? 'error' : 'none' });
-      if (job && Date.now() - job.since >= NOTIFY_AFTER_MS && Notification.isSupported() && !win?.isFocused()) {
+      // the user cancelled it themselves: nothing to tell them
+      if (outcome !== 'cancelled' && job && Date.now() - job.since >= NOTIFY_AFTER_MS && Notification.isSupported() && !win?.isFocused()) {
         new Notification({ title: outcome === 'done' ? `${title}: done` : `${title}: failed` }).show();
       }
     },

@@ -26,6 +26,7 @@ import {
   type MethodName,
   type MethodValue,
 } from '../../preload/contract.js';
+import { isCancellation } from '../core/cancellation.js';
 import { BootkeyError } from '../core/errors.js';
 import type { KeyManifest } from '../core/key-manifest.js';
 import type { DiskProvider } from '../ports/disk-provider.js';
@@ -70,7 +71,7 @@ export interface JobObserver {
   started(title: string): void;
   /** Share (0 to 1) of the current job's, or file's, bytes that are durable. */
   progress?(fraction: number): void;
-  finished(title: string, outcome: 'done' | 'failed'): void;
+  finished(title: string, outcome: 'done' | 'failed' | 'cancelled'): void;
 }
 
 type Handlers = { [M in MethodName]: (...args: MethodArgs<M>) => Promise<MethodValue<M>> };
@@ -84,6 +85,8 @@ const PROGRESS_INTERVAL_MS = 100;
 export class ApiDispatcher {
   readonly #handlers: Handlers;
   readonly #listeners = new Set<EventListener>();
+  /** Running cancellable jobs by the id the UI gave them. */
+  readonly #running = new Map<string, AbortController>();
 
   constructor(private readonly services: ApiServices) {
     const features: Record<FeatureId, boolean> = {
@@ -141,9 +144,9 @@ export class ApiDispatcher {
         const target = await this.#keyTarget(request.driveId);
         const progress = this.#progress(request.jobId);
         const result = await this.#job(`Making ${request.source.slice(request.source.lastIndexOf('/') + 1)} bootable`, () =>
-          copyEfi().copy({ source: request.source, target, replace: request.replace, dryRun: false }, (event) => {
+          this.#cancellable(request.jobId, (signal) => copyEfi().copy({ source: request.source, target, replace: request.replace, dryRun: false, signal }, (event) => {
             if (event.event === 'progress') progress('Copying UEFI boot files', event.path, event.bytesDone, event.bytesTotal);
-          }));
+          })));
         return { plan: planDto(request, result), operation: result.operation ?? '', verifiedFiles: result.plan.files.length, verifiedBytes: result.plan.bytes };
       },
       undoEfi: async (driveId) => {
@@ -151,16 +154,17 @@ export class ApiDispatcher {
         return { removed, restored, kept };
       },
       listIsos: async (driveId) => library(await this.#keyTarget(driveId)),
-      prepareMultiIso: async (driveId) => {
+      prepareMultiIso: async (driveId, jobId) => {
         const target = await this.#keyTarget(driveId);
-        const report = await this.#job('Preparing a multi-ISO key', () => multiboot().init(target));
+        const report = await this.#job('Preparing a multi-ISO key', () => (jobId === undefined ? multiboot().init(target)
+          : this.#cancellable(jobId, (signal) => multiboot().init(target, { signal }))));
         return { bios: report.bios, uefi: report.uefi, warnings: report.warnings };
       },
       addIsos: async ({ driveId, files, jobId }) => {
         const target = await this.#keyTarget(driveId);
         const progress = this.#progress(jobId, true);
-        await this.#job(`Adding ${files.length} ISO file(s)`, () =>
-          multiboot().add(target, files, (p) => progress(p.phase, p.phase.replace(/^copying /, ''), p.done, p.total)));
+        await this.#job(`Adding ${files.length} ISO file(s)`, () => this.#cancellable(jobId, (signal) =>
+          multiboot().add(target, files, (p) => progress(p.phase, p.phase.replace(/^copying /, ''), p.done, p.total), { signal })));
         return library(target);
       },
       removeIsos: async (driveId, names) => {
@@ -209,8 +213,14 @@ export class ApiDispatcher {
         const title = `Merging ${file.slice(file.lastIndexOf('/') + 1)} into squashfs.img`;
         // The service reports no progress of its own: one event says the job runs (no byte counts: indeterminate).
         this.#progress(jobId)(title, file, 0, 0);
-        const result = await this.#job(title, () => persistence().merge(target, services.mergeWorkDir ?? tmpdir(), {}, file));
+        const result = await this.#job(title, () => this.#cancellable(jobId, (signal) =>
+          persistence().merge(target, services.mergeWorkDir ?? tmpdir(), {}, file, { signal })));
         return mergeDto(result, await persistence().status(target, {}, file));
+      },
+      cancelJob: async (jobId) => {
+        const job = this.#running.get(jobId);
+        job?.abort();
+        return job !== undefined;
       },
       keySummary: async (driveId) => {
         const target = await this.#keyTarget(driveId);
@@ -243,6 +253,18 @@ export class ApiDispatcher {
     return chosen?.mountPoint ?? chosen?.device ?? drive.device;
   }
 
+  /** Runs a job that `cancelJob(jobId)` can stop: the service sees the abort through the signal. */
+  async #cancellable<T>(jobId: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    if (this.#running.has(jobId)) throw new BootkeyError('INVALID_ARGUMENT', `a job with id ${jobId} is already running`);
+    const controller = new AbortController();
+    this.#running.set(jobId, controller);
+    try {
+      return await work(controller.signal);
+    } finally {
+      this.#running.delete(jobId);
+    }
+  }
+
   /** Tells the job observer when a long job starts and how it ended. */
   async #job<T>(title: string, work: () => Promise<T>): Promise<T> {
     this.services.jobs?.started(title);
@@ -251,7 +273,7 @@ export class ApiDispatcher {
       this.services.jobs?.finished(title, 'done');
       return value;
     } catch (error) {
-      this.services.jobs?.finished(title, 'failed');
+      this.services.jobs?.finished(title, isCancellation(error) ? 'cancelled' : 'failed');
       throw error;
     }
   }

@@ -15,12 +15,11 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import type { JobProgressDto } from '../../preload/contract.js';
 import type { HelperRequest } from '../../main/ports/privileged-runner.js';
 import { ApiDispatcher } from '../../main/ipc/api-dispatcher.js';
@@ -31,29 +30,10 @@ import { ERROR_TEXT } from '../../renderer/error-text.js';
 import { fixture } from '../fixtures/index.js';
 import { MemoryDiskProvider } from '../harness/memory-disk-provider.js';
 import { tierSuite } from '../harness/tier.js';
+import { axe as axeCheck, openBrowser, ROOT as root, SCREENS as screens, sha256, shot as shoot, treeState } from './browser-session.js';
 
-const root = join(import.meta.dirname, '..', '..');
-const screens = join(root, 'test-artifacts', 'screens');
 const GB = 1e9;
 const MB = 1e6;
-
-/** path → SHA-256 of every file, and every directory as path → 'dir': the whole visible state of a folder. */
-function treeState(dir: string): Map<string, string> {
-  const state = new Map<string, string>();
-  const walk = (at: string) => {
-    for (const entry of readdirSync(at, { withFileTypes: true })) {
-      const path = join(at, entry.name);
-      if (entry.isDirectory()) {
-        state.set(relative(dir, path), 'dir');
-        walk(path);
-      } else state.set(relative(dir, path), sha256(readFileSync(path)));
-    }
-  };
-  walk(dir);
-  return state;
-}
-
-const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 /** A key as a user has it: documents, photos, a nested folder, a file in EFI/ of their own. */
 function fillUserFiles(dir: string, seed: number): void {
@@ -84,29 +64,8 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
   let installerIso: string;
   let memtestIso: string;
 
-  const shot = async (name: string) => {
-    for (const colorScheme of ['light', 'dark'] as const) {
-      await page.emulateMedia({ colorScheme });
-      await page.screenshot({ path: join(screens, `${name}-${colorScheme}.png`), fullPage: true });
-    }
-    await page.emulateMedia({ colorScheme: 'light' });
-  };
-
-  const axe = async (screen: string) => {
-    const source = readFileSync(join(root, 'node_modules/axe-core/axe.min.js'), 'utf8');
-    for (const colorScheme of ['light', 'dark'] as const) {
-      await page.emulateMedia({ colorScheme });
-      const violations = await page.evaluate(async (code) => {
-        (0, eval)(code); // through DevTools: the page's CSP refuses injected <script> tags
-        const axe = (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
-        return (await axe.run()).violations
-          .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-          .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-      }, source);
-      assert.deepEqual(violations, [], `axe on ${screen} (${colorScheme})`);
-    }
-    await page.emulateMedia({ colorScheme: 'light' });
-  };
+  const shot = (name: string) => shoot(page, name);
+  const axe = (screen: string) => axeCheck(page, screen);
 
   /** Real drag-and-drop events carrying File objects of these names onto the element. */
   const drop = (selector: string, names: string[]) =>
@@ -141,6 +100,9 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
     symlinkSync(memtestUsb, join(dropDir, 'memtest86-usb.img'));
     symlinkSync(installerIso, join(dropDir, 'debian-installer.iso'));
     symlinkSync(memtestIso, join(dropDir, 'memtest86plus.iso'));
+    // A large ISO that copies long enough to be cancelled: the installer ISO with a sparse tail, 1.5 GB in all.
+    copyFileSync(installerIso, join(dropDir, 'large-installer.iso'));
+    truncateSync(join(dropDir, 'large-installer.iso'), 1.5 * GB);
     disks = new MemoryDiskProvider([
       { name: 'sdb', vendor: 'Bootkey Test', model: 'Roomy', serial: 'R1', size: 4 * GB, table: 'dos',
         partitions: [{ size: 2 * GB, fsType: 'vfat', label: 'MYKEY', mountPoint: keyDir, used: 20 * MB }] },
@@ -160,14 +122,7 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
       if (event === 'jobProgress') progress.push(payload as JobProgressDto);
     });
     host = await startWebHost({ dispatcher, rendererDir: join(root, 'dist/renderer') });
-    context = await chromium.launchPersistentContext(join(work, 'profile'), {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-      viewport: { width: 1100, height: 800 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    await page.goto(host.url);
+    ({ context, page } = await openBrowser(join(work, 'profile'), host.url));
   });
 
   after(async () => {
@@ -337,6 +292,28 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
     await panel.getByText('Removed memtest86plus.iso.').waitFor();
     assert.equal(await rows.count(), 1);
     assert.deepEqual(readdirSync(join(keyDir, 'isos')).filter((n) => n.startsWith('memtest')), []);
+  });
+
+  test('cancel: a large ISO being added is cancelled from the progress view (by keyboard); the key is as it was, the UI says Cancelled', async () => {
+    await selectKey('Roomy');
+    const panel = page.getByRole('region', { name: 'Multi-ISO key' });
+    const before = treeState(keyDir);
+    progress.length = 0;
+    await drop('article.key-view h2', ['large-installer.iso']);
+    const cancel = panel.locator('.job-progress').getByRole('button', { name: 'Cancel' });
+    await panel.locator('.job-progress', { hasText: /\d+% · / }).waitFor({ timeout: 30_000 });
+    await shot('multi-iso-cancel-progress');
+    await axe('progress view with Cancel');
+    await cancel.focus();
+    await page.keyboard.press('Enter');
+    const notice = panel.getByRole('status').filter({ hasText: 'Cancelled' });
+    await notice.waitFor({ timeout: 60_000 });
+    assert.ok(((await notice.textContent()) ?? '').includes(ERROR_TEXT.CANCELLED.next));
+    const copied = progress.filter((p) => p.file === 'large-installer.iso').at(-1);
+    assert.ok(copied && copied.bytesDone < copied.bytesTotal, `cancelled part-way (${copied?.bytesDone} of ${copied?.bytesTotal})`);
+    assert.deepEqual(treeState(keyDir), before, 'the key is back to what it was');
+    assert.equal(await panel.locator('.job-progress').count(), 0);
+    await shot('multi-iso-cancelled');
   });
 
   test('a file dropped outside the key view (on the drive list) starts nothing', async () => {

@@ -1,6 +1,7 @@
 /**
  * The dispatcher's key actions, one module at a time: which key folder a drive id resolves to, the web host's
- * dropped-file folder, and progress events (rate, time left, throttling) from a stand-in service.
+ * dropped-file folder, progress events (rate, time left, throttling), cancellation and the persistence and
+ * summary DTOs, from stand-in services.
  * The real services behind them run in the browser tier (test/e2e/key-actions.test.ts) and the UML tier.
  */
 import assert from 'node:assert/strict';
@@ -8,12 +9,14 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ApiDispatcher } from '../../main/ipc/api-dispatcher.js';
+import { BootkeyError } from '../../main/core/errors.js';
+import { ApiDispatcher, type ApiServices } from '../../main/ipc/api-dispatcher.js';
 import type { CopyEfiEvent, CopyEfiRequest, CopyEfiResult, CopyEfiService } from '../../main/services/copy-efi.js';
 import { DriveService } from '../../main/services/drives.js';
 import type { ImageService } from '../../main/services/images.js';
 import type { MultibootService } from '../../main/services/multiboot.js';
-import type { JobProgressDto } from '../../preload/contract.js';
+import type { PersistenceService } from '../../main/services/persistence.js';
+import type { JobProgressDto, KeySummaryDto, LiveInstallationDto } from '../../preload/contract.js';
 import { MemoryDiskProvider, type FakeDriveSpec } from '../harness/memory-disk-provider.js';
 
 const MB = 1e6;
@@ -147,4 +150,75 @@ test('adding ISOs: progress counts per file, so the rate restarts with each file
   assert.deepEqual(events.map((e) => [e.file, e.bytesDone, e.rate]), [
     ['a.iso', 0, 0], ['a.iso', 4 * MB, 4 * MB], ['b.iso', 0, 0], ['b.iso', 2 * MB, 1 * MB],
   ]);
+});
+
+test('cancelJob aborts the running job’s signal; the call ends with CANCELLED; an ended or unknown job answers false', async () => {
+  const disks = new MemoryDiskProvider([key]);
+  let started!: () => void;
+  const running = new Promise<void>((resolve) => (started = resolve));
+  const multiboot = {
+    add: (_target: string, _files: string[], _progress: unknown, options: { signal?: AbortSignal }) => new Promise((_resolve, reject) => {
+      started();
+      options.signal?.addEventListener('abort', () => reject(new BootkeyError('CANCELLED', 'add cancelled: nothing was written')));
+    }),
+    list: async () => [],
+  } as unknown as MultibootService;
+  const outcomes: string[] = [];
+  const dispatcher = new ApiDispatcher({ version: 't', host: 'web', disks, drives: new DriveService(disks), images, multiboot,
+    jobs: { started: () => undefined, finished: (_title, outcome) => outcomes.push(outcome) } });
+  const [sdb] = disks.snapshot().drives;
+  const call = dispatcher.call('addIsos', [{ driveId: sdb!.id, files: ['/v/big.iso'], jobId: 'big' }]);
+  await running;
+  const twice = await dispatcher.call('addIsos', [{ driveId: sdb!.id, files: ['/v/other.iso'], jobId: 'big' }]);
+  assert.equal(!twice.ok && twice.error.code, 'INVALID_ARGUMENT', 'one job per id');
+  assert.deepEqual(await dispatcher.call('cancelJob', ['big']), { ok: true, value: true });
+  const result = await call;
+  assert.equal(!result.ok && result.error.code, 'CANCELLED');
+  assert.deepEqual(outcomes, ['failed', 'cancelled'], 'the refused duplicate failed; the cancelled job is not a failure');
+  assert.deepEqual(await dispatcher.call('cancelJob', ['big']), { ok: true, value: false });
+});
+
+test('persistence: key paths to the service, usage states as DTOs; the summary lists copy-EFI operations only', async () => {
+  const disks = new MemoryDiskProvider([key]);
+  const asked: string[] = [];
+  const dm = { type: 'dm-snapshot', state: 'overflow', valid: true, chunkSectors: 8, exceptions: 1021, allocatedSectors: 8192, totalSectors: 8192,
+    metadataSectors: 16, areas: 2, usedBytes: 4 * MB, capacityBytes: 4 * MB, percentUsed: 100 };
+  const ext4 = { type: 'overlayfs-ext4', valid: false, clean: false, blockSize: 4096, blocksCount: 1000, freeBlocks: 250, usedBytes: 3_072_000,
+    capacityBytes: 4_096_000, percentUsed: 75, label: 'home', uuid: 'u' };
+  const overlay = { name: 'overlay-K-1', path: '/media/u/KEY/LiveOS/overlay-K-1', keyPath: '/LiveOS/overlay-K-1', role: 'overlay', matchesKey: true, usage: dm };
+  const home = { name: 'home.img', path: '/media/u/KEY/LiveOS/home.img', keyPath: '/LiveOS/home.img', role: 'home', matchesKey: false, usage: ext4 };
+  const persistence = {
+    list: async (target: string) => {
+      asked.push(`list ${target}`);
+      return [{ dir: '/media/u/KEY/LiveOS', kind: 'extracted', squashfs: true, rootfs: false, files: [overlay, home] }];
+    },
+    reset: async (target: string, _identity: unknown, file: string) => {
+      asked.push(`reset ${target} ${file}`);
+      return { ...overlay, usage: { ...dm, state: 'new', exceptions: 0 } };
+    },
+  } as unknown as PersistenceService;
+  const manifests = { read: async () => ({ version: 1, operations: [
+    { id: 'a', kind: 'copy-efi', source: '/v/x.img', startedAt: 't', state: 'complete', added: [{ path: '/EFI/BOOT/BOOTX64.EFI', size: 10, sha256: 'f' }],
+      replaced: [], createdDirectories: [], temporaries: [] },
+    { id: 'b', kind: 'persistence', source: '/LiveOS', startedAt: 't', state: 'complete', added: [{ path: '/LiveOS/overlay-K-1', size: 4 * MB, sha256: null }],
+      replaced: [], createdDirectories: [], temporaries: [] },
+  ] }) } as unknown as ApiServices['manifests'];
+  const dispatcher = new ApiDispatcher({ version: 't', host: 'web', disks, drives: new DriveService(disks), persistence, manifests });
+  const [sdb] = disks.snapshot().drives;
+  const listed = await dispatcher.call('listPersistence', [sdb!.id]);
+  assert.ok(listed.ok);
+  const [found] = listed.value as LiveInstallationDto[];
+  assert.equal(found!.dir, '/LiveOS');
+  assert.deepEqual(found!.files.map((f) => [f.keyPath, f.usage?.state, f.usage?.dmStatus ?? null, f.usage?.clean ?? null]), [
+    ['/LiveOS/overlay-K-1', 'overflow', '8192/8192 16', null],
+    ['/LiveOS/home.img', 'invalid', null, false],
+  ]);
+  const reset = await dispatcher.call('resetPersistence', [sdb!.id, '/LiveOS/overlay-K-1']);
+  assert.equal(reset.ok && (reset.value as { usage: { state: string } }).usage.state, 'new');
+  const summary = await dispatcher.call('keySummary', [sdb!.id]);
+  assert.ok(summary.ok);
+  assert.deepEqual((summary.value as KeySummaryDto).operations.map((o) => [o.kind, o.files]), [['copy-efi', [{ path: '/EFI/BOOT/BOOTX64.EFI', size: 10 }]]]);
+  assert.deepEqual(asked, ['list /media/u/KEY', 'reset /media/u/KEY /LiveOS/overlay-K-1', 'list /media/u/KEY']);
+  const info = await dispatcher.call('getAppInfo', []);
+  assert.equal(info.ok && (info.value as { features: { persistence: boolean } }).features.persistence, true);
 });

@@ -27,8 +27,9 @@ test('main/core and the contract share one error code list', () => {
 
 test('every method has a validator and a channel name; names from the prototype are not methods', () => {
   assert.deepEqual([...METHOD_NAMES].sort(), [
-    'addIsos', 'copyEfi', 'droppedFilePaths', 'eraseDrive', 'getAppInfo', 'getDrive', 'inspectImage', 'listDrives', 'listIsos',
-    'planCopyEfi', 'prepareMultiIso', 'removeIsos', 'setIsoMenu', 'undoEfi',
+    'addIsos', 'cancelJob', 'copyEfi', 'createPersistence', 'droppedFilePaths', 'eraseDrive', 'getAppInfo', 'getDrive', 'growPersistence',
+    'inspectImage', 'keySummary', 'listDrives', 'listIsos', 'listPersistence', 'mergePersistence', 'persistenceStatus', 'planCopyEfi',
+    'prepareMultiIso', 'recoverPersistence', 'removeIsos', 'resetPersistence', 'setIsoMenu', 'undoEfi',
   ]);
   for (const name of ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'on', 'pathForFile']) {
     assert.equal(typeof parseWireCall(JSON.stringify({ id: 1, method: name, args: [] })), 'string', name);
@@ -73,6 +74,30 @@ test('validators accept good arguments and say what is wrong with bad ones', () 
     ['setIsoMenu', ['d', { theme: 'dark' }], /unknown menu setting/],
     ['droppedFilePaths', [['a.iso']], undefined],
     ['droppedFilePaths', [['/etc/passwd']], /must not contain/],
+    ['prepareMultiIso', ['d'], undefined],
+    ['prepareMultiIso', ['d', 'job-2'], undefined],
+    ['prepareMultiIso', ['d', 'job 2'], /job id/],
+    ['prepareMultiIso', ['d', 'j', 'x'], /1 or 2 arguments/],
+    ['cancelJob', ['job-2'], undefined],
+    ['cancelJob', [''], /job id/],
+    ['keySummary', ['d'], undefined],
+    ['listPersistence', ['d'], undefined],
+    ['persistenceStatus', ['d', '/LiveOS/overlay-A-1'], undefined],
+    ['persistenceStatus', ['d', 'overlay-A-1'], /key path must be an absolute path/],
+    ['resetPersistence', ['d', '/LiveOS/../etc/passwd'], /\.\. segments/],
+    ['recoverPersistence', ['d'], /2 argument/],
+    ['growPersistence', ['d', '/LiveOS/home.img', 512 * 1024 * 1024], undefined],
+    ['growPersistence', ['d', '/LiveOS/home.img', -1], /size must be a whole number/],
+    ['growPersistence', ['d', '/LiveOS/home.img', 1.5], /size must be a whole number/],
+    ['createPersistence', [{ driveId: 'd', type: 'overlayfs', size: 1 << 30, homeSize: 1 << 29 }], undefined],
+    ['createPersistence', [{ driveId: 'd', type: 'dm', size: 1 << 30, image: 'Fedora.iso' }], undefined],
+    ['createPersistence', [{ driveId: 'd', type: 'btrfs', size: 1 << 30 }], /type must be dm or overlayfs/],
+    ['createPersistence', [{ driveId: 'd', type: 'dm', size: 2 ** 41 }], /size must be/],
+    ['createPersistence', [{ driveId: 'd', type: 'dm', size: 1 << 30, homeSize: 0 }], /homeSize must be/],
+    ['createPersistence', [{ driveId: 'd', type: 'dm', size: 1 << 30, image: '../x.iso' }], /must not contain/],
+    ['createPersistence', [{ driveId: 'd', type: 'dm', size: 1 << 30, homePassphrase: 'x' }], /unknown field homePassphrase/],
+    ['mergePersistence', [{ driveId: 'd', file: '/LiveOS/overlay-A-1', jobId: 'm-1' }], undefined],
+    ['mergePersistence', [{ driveId: 'd', file: '/LiveOS/overlay-A-1' }], /job id/],
   ];
   for (const [method, args, problem] of cases) {
     const result = VALIDATE_ARGS[method](args);
