@@ -692,6 +692,9 @@ export class PersistenceService {
         throw new BootkeyError('INVALID_ARGUMENT', `${file.path} is ${file.usage ? 'an OverlayFS overlay: its changes are files, not blocks of rootfs.img' : `unreadable: ${file.problem}`}`);
       }
       if (!file.usage.valid) throw new BootkeyError('MALFORMED_IMAGE', `${file.path} is marked Invalid: recover it (and check it) before merging`);
+      if (file.iso !== undefined || file.keyPath.toLowerCase().startsWith(`${ISO_DIR}/`)) {
+        throw new BootkeyError('INVALID_ARGUMENT', `${file.keyPath} belongs to an ISO file: its image is inside the ISO, which Bootkey does not rebuild`);
+      }
       const dir = file.path.slice(0, file.path.lastIndexOf('/'));
       const squashfs = `${dir}/squashfs.img`;
       await this.notInUse(file.path);
