@@ -26,7 +26,7 @@ export function overlayParams(keyUuid: string, keyPath: string, type: OverlayTyp
   }
   // The kernel splits its command line at blanks, dracut splits the spec at colons.
   if (!keyPath.startsWith('/') || /[\s:"'\\\0-\u001f]/.test(keyPath)) {
-    throw new BootkeyError('INVALID_ARGUMENT', `${keyPath}: a path with blanks, colons, quotes or backslashes cannot be given to dracut; choose another --label`);
+    throw new BootkeyError('INVALID_ARGUMENT', `${keyPath}: a path with blanks, colons, quotes or backslashes cannot be given to dracut (for the key's own overlay, another --label avoids it)`);
   }
   return [`rd.live.overlay=UUID=${keyUuid}:${keyPath}`, ...(type === 'overlayfs' ? ['rd.live.overlay.overlayfs'] : [])];
 }
