@@ -66,22 +66,27 @@ interface Measure {
   maxOver: number;
 }
 
-/** The host writer, counting bytes handed to it per file so the lag behind reported progress can be seen. */
+/** The host writer, counting the bytes handed to it (through `write` and batches) so the lag behind reported progress can be seen. */
 function countingWriter(inner: DurableWriter, m: Measure): DurableWriter {
+  function counted(data: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
+    return (async function* () {
+      for await (const chunk of data) {
+        m.handed += chunk.length;
+        m.maxLag = Math.max(m.maxLag, m.handed - m.reported);
+        yield chunk;
+      }
+    })();
+  }
   return {
     ...inner,
-    write(path, data, options) {
-      const base = m.handed;
-      async function* counted(): AsyncGenerator<Uint8Array> {
-        let consumed = 0;
-        for await (const chunk of data) {
-          consumed += chunk.length;
-          m.handed = base + consumed;
-          m.maxLag = Math.max(m.maxLag, m.handed - m.reported);
-          yield chunk;
-        }
-      }
-      return inner.write(path, counted(), options);
+    write: (path, data, options) => inner.write(path, counted(data), options),
+    batch(options) {
+      const batch = inner.batch(options);
+      return {
+        add: (path, data, options) => batch.add(path, counted(data), options),
+        commit: (beforeRename) => batch.commit(beforeRename),
+        discard: () => batch.discard(),
+      };
     },
   };
 }

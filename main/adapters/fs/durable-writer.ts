@@ -24,6 +24,12 @@ const DIRECT_ALIGN = 4096;
  * on vfat every fsync also writes the FAT and flushes the device's cache, so many small files cost many flushes.
  */
 const DATASYNCS_PER_WINDOW = 8;
+/**
+ * Closing a file written on a vfat mounted with `flush` (udisks' default) sleeps 100 ms in the kernel: small
+ * files are closed as soon as written, a few at a time in the background (the thread pool has four threads), so
+ * that neither the copy nor a cancel waits for hundreds of them in a row. Their windows are flushed by syncfs.
+ */
+const CLOSES_IN_FLIGHT = 3;
 const WASM_PAGE = 64 * 1024;
 
 const run = promisify(execFile);
@@ -101,6 +107,8 @@ class HostBatch implements DurableBatch {
   /** The previous window's flush and read-back: at most one outstanding. */
   private settling: Promise<void> = Promise.resolve();
   private buffer?: Uint8Array;
+  private readonly closing = new Set<Promise<void>>();
+  private closeError: unknown;
 
   constructor(private readonly syncWindow: number, private readonly signal: AbortSignal | undefined) {}
 
@@ -140,12 +148,14 @@ class HostBatch implements DurableBatch {
       throw new BootkeyError('IO_ERROR', `${path}: the bytes written do not have the expected hash`, { path, sha256: file.sha256 });
     }
     file.complete = true;
-    if (file.written === 0) await this.close(file);
+    if (file.written < this.syncWindow || file.durable === file.written) await this.closeInBackground(file);
   }
 
   async commit(beforeRename?: () => Promise<void>): Promise<DurableWriteResult[]> {
     await this.endWindow();
     await this.settling;
+    await Promise.all(this.closing);
+    if (this.closeError) throw this.closeError;
     cancelled(this.signal);
     await beforeRename?.();
     // rename(2) replaces silently: check every name right before the first rename.
@@ -170,18 +180,25 @@ class HostBatch implements DurableBatch {
 
   async discard(): Promise<void> {
     await this.settling.catch(() => undefined);
-    for (const file of this.files) {
-      file.hash?.abort();
-      await this.close(file).catch(() => undefined);
-      // The temporary file is ours; remove it when we can (a pulled key cannot, and undo finds it by name).
-      if (!file.renamed) await unlink(file.temp).catch(() => undefined);
-    }
+    for (const file of this.files) file.hash?.abort();
+    await Promise.all([...this.closing, ...this.files.map((f) => this.close(f).catch(() => undefined))]);
+    // The temporary files are ours; remove them when we can (a pulled key cannot, and undo finds them by name).
+    for (const file of this.files) if (!file.renamed) await unlink(file.temp).catch(() => undefined);
   }
 
   private async close(file: Staged): Promise<void> {
     const { handle } = file;
     file.handle = undefined;
     await handle?.close();
+  }
+
+  /** Closes a file without waiting for it, at most CLOSES_IN_FLIGHT at once; a failure surfaces at commit. */
+  private async closeInBackground(file: Staged): Promise<void> {
+    while (this.closing.size >= CLOSES_IN_FLIGHT) await Promise.race(this.closing);
+    const closing: Promise<void> = this.close(file).catch((error: unknown) => {
+      this.closeError ??= error;
+    }).finally(() => this.closing.delete(closing));
+    this.closing.add(closing);
   }
 
   /** Starts flushing the window written so far, once the previous one is flushed and verified. */
@@ -199,14 +216,18 @@ class HostBatch implements DurableBatch {
 
   private async settle(segments: Segment[]): Promise<void> {
     const files = [...new Set(segments.map((s) => s.file))];
-    if (files.length > DATASYNCS_PER_WINDOW) await syncFilesystems(files.map((f) => ({ dir: dirname(f.temp), device: f.device })));
-    else await Promise.all(files.map((f) => f.handle?.datasync()));
+    if (files.length > DATASYNCS_PER_WINDOW || files.some((f) => !f.handle)) {
+      await syncFilesystems(files.map((f) => ({ dir: dirname(f.temp), device: f.device })));
+    } else await Promise.all(files.map((f) => f.handle?.datasync()));
     for (const s of segments) s.file.durable = Math.max(s.file.durable, s.offset + s.bytes.length);
     for (const file of files) {
       file.options.onDurable?.(file.durable);
-      if (file.complete && file.durable === file.written) await this.close(file);
+      if (file.complete && file.durable === file.written && file.handle) await this.closeInBackground(file);
     }
-    for (const file of files) await this.readBack(file, segments.filter((s) => s.file === file));
+    for (const file of files) {
+      cancelled(this.signal);
+      await this.readBack(file, segments.filter((s) => s.file === file));
+    }
   }
 
   private async readBack(file: Staged, segments: Segment[]): Promise<void> {

@@ -6,6 +6,7 @@ import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, readdirSync, readFileSync, readlinkSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { hostDurableWriter } from '../../../main/adapters/fs/durable-writer.js';
 
 const [userKey, memtestUsb, memtestIso, installerIso, biosOnlyIso] = process.argv.slice(2) as [string, string, string, string, string];
 const out = process.env.BOOTKEY_OUT ?? '/tmp';
@@ -67,6 +68,13 @@ function fsck(): { code: number; output: string } {
 function changed(before: Record<string, string>, after: Record<string, string>): string[] {
   return Object.keys(before).filter((p) => after[p] !== before[p]);
 }
+/** Bytes the kernel has read from the key's disk so far (its own counter, sectors read). */
+function keyBytesRead(): number {
+  return Number(readFileSync(`/sys/block/${keyDisk().slice(5)}/stat`, 'utf8').trim().split(/\s+/)[2]) * 512;
+}
+async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
 function saveKey(name: string): void {
   run('dd', [`if=${keyDisk()}`, `of=${join(out, name)}`, 'bs=4M', 'conv=sparse', 'status=none']);
 }
@@ -90,7 +98,9 @@ async function main(): Promise<void> {
   const sources = { 'memtest-usb-img': memtestUsb, 'memtest-iso': memtestIso, 'installer-iso': installerIso };
   report.copies = {};
   for (const [name, source] of Object.entries(sources)) {
+    const readBefore = keyBytesRead();
     const copy = bootkey(['copy-efi', source, '--to', keyDisk(), '--json']);
+    const keyRead = keyBytesRead() - readBefore;
     const after = tree();
     const fsckAfter = fsck();
     saveKey(`${name}.img`);
@@ -98,7 +108,7 @@ async function main(): Promise<void> {
     const undo = bootkey(['undo-efi', '--from', keyDisk(), '--json']);
     const afterUndo = tree();
     (report.copies as Record<string, unknown>)[name] = {
-      copy: { code: copy.code, ms: copy.ms, stderr: copy.stderr, last: copy.stdout.trim().split('\n').at(-1) },
+      copy: { code: copy.code, ms: copy.ms, stderr: copy.stderr, last: copy.stdout.trim().split('\n').at(-1), keyRead },
       changed: changed(original, after), added, fsck: fsckAfter,
       undo: { code: undo.code, stderr: undo.stderr },
       undoTreeEqual: JSON.stringify(afterUndo) === JSON.stringify(original),
@@ -144,6 +154,55 @@ async function main(): Promise<void> {
     deviceUnchanged: fullHash === (await deviceHash(keyDisk())) };
   withMounted((root) => run('rm', [join(root, 'filler.bin')]));
   const beforePull = tree();
+
+  // Where the durable writer reads back from: the medium on the key's vfat, the cache on this kernel's tmpfs
+  // (no O_DIRECT before Linux 6.6).
+  const probe = new TextEncoder().encode('read back\n');
+  const readBackOn = async (dir: string) => (await hostDurableWriter().write(join(dir, 'probe.txt'), once(probe), { size: probe.length })).readBack;
+  const onTmpfs = await readBackOn('/run');
+  run('rm', ['/run/probe.txt']);
+  run('mount', ['-t', 'vfat', '-o', 'rw,utf8=1', `${keyDisk()}1`, check]);
+  let onVfat: string | undefined;
+  try {
+    onVfat = await readBackOn(check);
+    run('rm', [join(check, 'probe.txt')]);
+  } finally {
+    run('umount', [check]);
+  }
+  report.readBack = { vfat: onVfat, tmpfs: onTmpfs };
+
+  // Ctrl-C in the middle of a copy: the CLI stops, removes what it wrote, and the key is as before.
+  writeFileSync('/sys/bus/pseudo/drivers/scsi_debug/delay', '2');
+  const interrupted = spawn('node', ['--import', 'tsx', 'test/integration/inside/bootkey-cli.ts', 'copy-efi', installerIso, '--to', keyDisk(), '--json'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let cancelOut = '';
+  let cancelErr = '';
+  interrupted.stderr.on('data', (c: Buffer) => { cancelErr += c.toString(); });
+  const cancelExit = new Promise<number>((resolve) => interrupted.once('close', (code) => resolve(code ?? -1)));
+  let interruptedAt = 0;
+  let durableAtInterrupt = 0;
+  await new Promise<void>((resolve) => {
+    interrupted.stdout.on('data', (c: Buffer) => {
+      cancelOut += c.toString();
+      const last = cancelOut.split('\n').filter((l) => l.includes('"progress"')).map((l) => JSON.parse(l) as { bytesDone: number; bytesTotal: number }).at(-1);
+      if (!interruptedAt && last && last.bytesDone > 0 && last.bytesDone < last.bytesTotal) {
+        durableAtInterrupt = last.bytesDone;
+        interruptedAt = Date.now();
+        interrupted.kill('SIGINT');
+        resolve();
+      }
+    });
+    void cancelExit.then(() => resolve());
+  });
+  const cancelCode = await cancelExit;
+  writeFileSync('/sys/bus/pseudo/drivers/scsi_debug/delay', '0');
+  const afterCancel = tree();
+  report.cancelled = {
+    interrupted: interruptedAt > 0, durableAtInterrupt, code: cancelCode, exitedAfterMs: interruptedAt ? Date.now() - interruptedAt : -1,
+    stdoutTail: cancelOut.trim().split('\n').slice(-1), stderr: cancelErr,
+    treeEqual: JSON.stringify(afterCancel) === JSON.stringify(beforePull),
+    extra: Object.keys(afterCancel).filter((p) => !(p in beforePull)), changed: changed(beforePull, afterCancel), fsck: fsck(),
+  };
 
   // Pulled key: slow the key down, start the copy, delete the device when the first bytes are durable.
   const disk = keyDisk();
