@@ -11,7 +11,7 @@ import { readDmSnapshot, RESET_BYTES, SECTOR_BYTES, VALID_FLAG_OFFSET, type DmEx
 import {
   editLiveEntries, editParamString, LIVE_GRUB_CFGS, overlayParams, withOverlayParams, withoutOverlayParams,
 } from '../core/persistence/overlay-kernel-params.js';
-import { readLuksHeader, type LuksHeader } from '../core/persistence/luks-header.js';
+import { hasLuksMagic, readLuksHeader, type LuksHeader } from '../core/persistence/luks-header.js';
 import { readOverlayUsage, type OverlayUsage } from '../core/persistence/overlay-status.js';
 import {
   HOME_IMAGE, LIVE_DIR, OVERLAYFS_DIRS, checkPersistenceSize, overlayFileName, type OverlayType,
@@ -224,6 +224,8 @@ export class PersistenceService {
   async usageOf(path: string): Promise<OverlayUsage> {
     const source = await this.deps.files.open(path);
     try {
+      // A LUKS home.img has no usage to read while it is locked: say so, rather than "no SnAp magic".
+      if (await hasLuksMagic(source)) throw new BootkeyError('UNSUPPORTED_IMAGE', 'encrypted (LUKS): how full it is cannot be read while it is locked', { path });
       return await readOverlayUsage(source);
     } finally {
       await source.close();
