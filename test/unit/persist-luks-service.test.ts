@@ -82,6 +82,7 @@ tierSuite('tools', 'persistence service: encrypted home.img', () => {
     assert.equal(home?.usage, undefined);
     const status = await service.status(key, {}, 'home.img');
     assert.equal(status.luks?.dataBytes, (64 << 20) - (status.luks?.dataOffset ?? 0));
+    await assert.rejects(service.usageOf(join(key, 'LiveOS', 'home.img')), (e: unknown) => code(e) === 'UNSUPPORTED_IMAGE' && /LUKS/.test((e as Error).message));
     await assert.rejects(service.reset(key, {}, 'home.img'), /is encrypted: delete it/);
     await assert.rejects(service.grow(key, 128 << 20, {}, 'home.img'), /locked/);
     const removed = await service.delete(key, ['home.img']);
