@@ -68,11 +68,11 @@ export function PersistencePanel({ drive, onChanged }: { drive: DriveDto; onChan
     setDone(null);
     setBusy(what);
     const result = await work();
+    await reload(); // the files as they are now, before the words about them
     setBusy(null);
     setJob(null);
     if (!result.ok) setError(result.error);
     else setDone(text(result.value));
-    await reload();
     onChanged();
   };
 
@@ -211,7 +211,7 @@ function PersistenceFile({ file, canMerge, busy, onAsk, onGrow }: FileProps) {
           </button>
         )}
         {mergeable && (
-          <button type="button" className="secondary" disabled={busy} aria-label={`Merge ${file.name} into the live image…`} onClick={() => onAsk('merge')}>
+          <button type="button" className="secondary" disabled={busy} aria-label={`Merge into the live image: ${file.name}…`} onClick={() => onAsk('merge')}>
             Merge into the live image…
           </button>
         )}

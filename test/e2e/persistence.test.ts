@@ -240,8 +240,9 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
     assert.equal(readFileSync(dm)[4], 1, 'marked valid');
     assert.match((await item.textContent()) ?? '', /· Valid · 1 blocks changed/);
     await shot(page, 'persistence-recovered');
+    await axe(page, 'recovered overlay, merge offered');
 
-    await item.getByRole('button', { name: `Merge ${DM_OVERLAY} into the live image…` }).click();
+    await item.getByRole('button', { name: `Merge into the live image: ${DM_OVERLAY}…` }).click();
     const merge = page.getByRole('dialog', { name: `Merge ${DM_OVERLAY} into the live image?` });
     await merge.waitFor();
     await shot(page, 'persistence-merge-dialog', false);
@@ -258,7 +259,17 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
     await shot(page, 'persistence-merged');
   });
 
-  test('what Bootkey put on the key: copied EFI files with their source and undo, the ISO library, persistence files, with sizes', async () => {
+  test('the persistence screen at 200% zoom: nothing scrolls sideways', async () => {
+    await selectKey('Live');
+    await fileItem(OVERLAY).waitFor();
+    await page.setViewportSize({ width: 550, height: 400 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert.ok(overflow <= 0, `${overflow}px sideways`);
+    await shot(page, 'persistence-zoom200');
+    await page.setViewportSize({ width: 1100, height: 800 });
+  });
+
+  test('what Bootkey put on the key: copied EFI files with their source and undo, persistence files, with sizes', async () => {
     await selectKey('Live');
     const summary = page.getByRole('region', { name: 'What Bootkey put on this key' });
     const beforeCopy = treeState(liveDir);
@@ -299,9 +310,15 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
     await group.getByRole('button', { name: 'Undo: remove these boot files' }).click();
     await summary.getByText(/^Removed \d+ files Bootkey copied\./).waitFor({ timeout: 30_000 });
     await group.waitFor({ state: 'detached' });
-    assert.deepEqual([...treeState(liveDir)].sort(), [...beforeCopy].sort(), 'undo from the summary gives back the key as it was');
+    const afterUndo = treeState(liveDir);
+    const persistenceFiles = [...beforeCopy.keys()].filter((p) => p.startsWith('LiveOS/'));
+    assert.deepEqual(persistenceFiles.filter((p) => afterUndo.get(p) !== beforeCopy.get(p)), [],
+      'undoing the copied boot files leaves the persistence files as they were');
+    assert.deepEqual([...afterUndo].sort(), [...beforeCopy].sort(), 'undo from the summary gives back the key as it was');
+  });
 
-    // the multi-ISO library on the other key
+  test('what Bootkey put on the key: the ISO library with its size', async () => {
+    const summary = page.getByRole('region', { name: 'What Bootkey put on this key' });
     await selectKey('Library');
     const multi = page.getByRole('region', { name: 'Multi-ISO key' });
     await multi.getByRole('button', { name: 'Prepare as a multi-ISO key (keeps your files)' }).click();

@@ -6,12 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { assessDrive } from '../../main/core/drive-policy.js';
 import { ApiDispatcher } from '../../main/ipc/api-dispatcher.js';
 import { startWebHost, type WebHost } from '../../main/web/web-host.js';
@@ -19,9 +19,8 @@ import { DriveService } from '../../main/services/drives.js';
 import { ERROR_TEXT } from '../../renderer/error-text.js';
 import { tierSuite } from '../harness/tier.js';
 import { fakeDrive, MemoryDiskProvider, type FakeDriveSpec } from '../harness/memory-disk-provider.js';
+import { axe as axeCheck, openBrowser, ROOT as root, SCREENS as screens, shot as shoot } from './browser-session.js';
 
-const root = join(import.meta.dirname, '..', '..');
-const screens = join(root, 'test-artifacts', 'screens');
 const GB = 1e9;
 const MB = 1e6;
 
@@ -84,33 +83,8 @@ tierSuite('browser', 'the UI in Chromium over the web host', () => {
   let page: Page;
   let profile: string;
 
-  /** Light and dark; a modal dialog is shot as the viewport shows it (its backdrop covers the viewport). */
-  const shot = async (name: string, fullPage = true) => {
-    for (const colorScheme of ['light', 'dark'] as const) {
-      await page.emulateMedia({ colorScheme });
-      await page.screenshot({ path: join(screens, `${name}-${colorScheme}.png`), fullPage });
-    }
-    await page.emulateMedia({ colorScheme: 'light' });
-  };
-
-  /** axe-core in the page; fails on serious or critical violations. */
-  const axe = async (screen: string) => {
-    const source = readFileSync(join(root, 'node_modules/axe-core/axe.min.js'), 'utf8');
-    for (const colorScheme of ['light', 'dark'] as const) {
-      await page.emulateMedia({ colorScheme });
-      const violations = await page.evaluate(async (code) => {
-        // evaluated through the DevTools protocol: the page's CSP (rightly) refuses injected <script> tags
-        (0, eval)(code);
-        const axe = (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe;
-        const result = await axe.run();
-        return result.violations
-          .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-          .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-      }, source);
-      assert.deepEqual(violations, [], `axe on ${screen} (${colorScheme})`);
-    }
-    await page.emulateMedia({ colorScheme: 'light' });
-  };
+  const shot = (name: string, fullPage = true) => shoot(page, name, fullPage);
+  const axe = (screen: string) => axeCheck(page, screen);
 
   const driveButton = (name: string) => page.getByRole('button', { name: new RegExp(name) });
 
@@ -121,14 +95,7 @@ tierSuite('browser', 'the UI in Chromium over the web host', () => {
     const dispatcher = new ApiDispatcher({ version: 'test', host: 'web', disks, drives: new DriveService(disks) });
     host = await startWebHost({ dispatcher, rendererDir: join(root, 'dist/renderer') });
     profile = mkdtempSync(join(tmpdir(), 'bootkey-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync'],
-      viewport: { width: 1100, height: 760 },
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    await page.goto(host.url);
+    ({ context, page } = await openBrowser(profile, host.url, { width: 1100, height: 760 }));
   });
 
   after(async () => {
