@@ -9,6 +9,7 @@ import { JobProgress } from './JobProgress.js';
 import { NoticeBanner } from './NoticeBanner.js';
 
 const MiB = 1024 * 1024;
+const blocks = (n: number) => `${n} ${n === 1 ? 'block' : 'blocks'}`;
 
 /** Each state in words, with what the user can do about it. */
 const STATE_WORDS: Record<PersistenceUsageDto['state'], string> = {
@@ -90,7 +91,7 @@ export function PersistencePanel({ drive, onChanged }: { drive: DriveDto; onChan
       setProgress(null);
       setJob(jobId);
       void act(`Merging ${file.name}`, () => api.mergePersistence({ driveId: drive.id, file: file.keyPath, jobId }), (r) =>
-        `Merged ${r.changedChunks} changed blocks into ${ask.dir}/squashfs.img (${formatBytes(r.oldSquashfsBytes)} → ${formatBytes(r.newSquashfsBytes)}), `
+        `Merged ${blocks(r.changedChunks)} changed into ${ask.dir}/squashfs.img (${formatBytes(r.oldSquashfsBytes)} → ${formatBytes(r.newSquashfsBytes)}), `
         + `verified by SHA-256; ${file.name} was reset.`);
     }
   };
@@ -163,7 +164,7 @@ function UsageMeter({ file, usage }: { file: PersistenceFileDto; usage: Persiste
       <p>
         <strong>{percent}% used</strong> · {formatBytes(usage.usedBytes)} of {formatBytes(usage.capacityBytes)} · <span className={`state state-${usage.state}`}>{STATE_WORDS[usage.state]}</span>
         {usage.clean === false && ' · not cleanly shut down'}
-        {usage.changedChunks !== undefined && usage.changedChunks > 0 && ` · ${usage.changedChunks} blocks changed`}
+        {usage.changedChunks !== undefined && usage.changedChunks > 0 && ` · ${blocks(usage.changedChunks)} changed`}
       </p>
     </div>
   );

@@ -238,7 +238,7 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
     assert.ok(backup, 'the backup is named');
     assert.deepEqual(readFileSync(join(liveDir, 'LiveOS', backup)), store.subarray(0, 4096), 'the header as it was');
     assert.equal(readFileSync(dm)[4], 1, 'marked valid');
-    assert.match((await item.textContent()) ?? '', /· Valid · 1 blocks changed/);
+    assert.match((await item.textContent()) ?? '', /· Valid · 1 block changed/);
     await shot(page, 'persistence-recovered');
     await axe(page, 'recovered overlay, merge offered');
 
@@ -249,7 +249,7 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
     await axe(page, 'merge dialog');
     await merge.getByRole('button', { name: 'Merge' }).click();
     await page.locator('.job-progress').waitFor({ timeout: 10_000 }).then(() => shot(page, 'persistence-merging'), () => undefined);
-    await panel().getByText(/^Merged 1 changed blocks into \/LiveOS\/squashfs\.img/).waitFor({ timeout: 180_000 });
+    await panel().getByText(/^Merged 1 block changed into \/LiveOS\/squashfs\.img/).waitFor({ timeout: 180_000 });
     const extracted = join(work, 'merged-rootfs.img');
     execFileSync('sh', ['-c', 'unsquashfs -cat "$1" LiveOS/rootfs.img > "$2"', 'sh', join(liveDir, 'LiveOS', 'squashfs.img'), extracted]);
     assert.equal(debugfs(extracted, 'cat /etc/hostname'), hostname, 'the new squashfs.img holds the overlay’s change');
