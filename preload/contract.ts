@@ -285,6 +285,13 @@ export interface RecoverPersistenceDto {
   fsckExitCode: number | null;
 }
 
+export interface DeletePersistenceDto {
+  /** Key paths of the files removed. */
+  removed: string[];
+  /** Boot entries the overlay's kernel parameters were taken out of. */
+  bootEntries: { file: string; entries: number }[];
+}
+
 export interface MergePersistenceRequest {
   driveId: string;
   /** Key path of the dm overlay to merge into LiveOS/squashfs.img. */
@@ -379,6 +386,11 @@ export interface BootkeyApi {
   resetPersistence(driveId: string, file: string): Promise<ApiResult<PersistenceFileDto>>;
   /** An overlay marked Invalid: its header saved beside it, then marked valid (ext4: e2fsck -y). Only after the user confirmed. */
   recoverPersistence(driveId: string, file: string): Promise<ApiResult<RecoverPersistenceDto>>;
+  /**
+   * DESTRUCTIVE: removes overlays or home.img (key paths) and takes their kernel parameters out of the boot
+   * entries. Only after the user confirmed.
+   */
+  deletePersistence(driveId: string, files: string[]): Promise<ApiResult<DeletePersistenceDto>>;
   /** Merges a dm overlay into a new LiveOS/squashfs.img, then resets the overlay; `jobProgress` events. */
   mergePersistence(request: MergePersistenceRequest): Promise<ApiResult<MergePersistenceDto>>;
   /**
@@ -560,6 +572,7 @@ export const VALIDATE_ARGS: Validators = {
   growPersistence: (args) => exactly(args, 3) ?? driveId(args[0]) ?? keyPath(args[1]) ?? persistenceSize(args[2]),
   resetPersistence: (args) => exactly(args, 2) ?? driveId(args[0]) ?? keyPath(args[1]),
   recoverPersistence: (args) => exactly(args, 2) ?? driveId(args[0]) ?? keyPath(args[1]),
+  deletePersistence: (args) => exactly(args, 2) ?? driveId(args[0]) ?? list(args[1], keyPath, 16),
   mergePersistence: (args) => exactly(args, 1) ?? mergePersistenceRequest(args[0]),
   cancelJob: (args) => exactly(args, 1) ?? jobId(args[0]),
   keySummary: (args) => exactly(args, 1) ?? driveId(args[0]),

@@ -33,7 +33,7 @@ function lostWords(file: PersistenceFileDto): string {
     : 'every change the live system kept outside /home: installed programs and updates, system settings, saved network passwords, files saved outside /home';
 }
 
-type Asking = { kind: 'reset' | 'recover' | 'merge'; file: PersistenceFileDto; dir: string };
+type Asking = { kind: 'reset' | 'recover' | 'merge' | 'delete'; file: PersistenceFileDto; dir: string };
 
 /** LiveOS persistence on one key: each overlay's and home.img's usage, and create, grow, reset, recover, merge. */
 export function PersistencePanel({ drive, onChanged }: { drive: DriveDto; onChanged(): void }) {
@@ -82,6 +82,9 @@ export function PersistencePanel({ drive, onChanged }: { drive: DriveDto; onChan
     const { file } = ask;
     if (ask.kind === 'reset') {
       void act(`Resetting ${file.name}…`, () => api.resetPersistence(drive.id, file.keyPath), () => `${file.name} was reset: it is empty now.`);
+    } else if (ask.kind === 'delete') {
+      void act(`Deleting ${file.name}…`, () => api.deletePersistence(drive.id, [file.keyPath]), (r) =>
+        `Deleted ${r.removed.join(', ')}.${r.bootEntries.some((b) => b.entries > 0) ? ` Its kernel parameters were taken out of ${r.bootEntries.filter((b) => b.entries > 0).map((b) => b.file).join(', ')}.` : ''}`);
     } else if (ask.kind === 'recover') {
       void act(`Recovering ${file.name}…`, () => api.recoverPersistence(drive.id, file.keyPath), (r) =>
         `${file.name} is ${r.file.usage ? STATE_WORDS[r.file.usage.state].split(':')[0]!.toLowerCase() : 'unreadable'} again. Its old header is saved as ${r.backup}.`
@@ -211,6 +214,9 @@ function PersistenceFile({ file, canMerge, busy, onAsk, onGrow }: FileProps) {
             Recover…
           </button>
         )}
+        <button type="button" className="secondary" disabled={busy} aria-label={`Delete ${file.name}…`} onClick={() => onAsk('delete')}>
+          Delete…
+        </button>
         {mergeable && (
           <button type="button" className="secondary" disabled={busy} aria-label={`Merge into the live image: ${file.name}…`} onClick={() => onAsk('merge')}>
             Merge into the live image…
@@ -325,6 +331,17 @@ function AskDialog({ asking, onCancel, onConfirm }: { asking: Asking; onCancel()
           This empties <span className="file-name">{dir}/{file.name}</span> ({used}). Lost for good: {lostWords(file)}.
         </p>
         <p>The file keeps its size; the live image itself and your other files on the key are not touched.</p>
+      </ConfirmDialog>
+    );
+  }
+  if (kind === 'delete') {
+    return (
+      <ConfirmDialog title={`Delete ${file.name}?`} confirmLabel={`Delete ${file.name}`} danger onCancel={onCancel} onConfirm={onConfirm}>
+        <p>
+          This removes <span className="file-name">{dir}/{file.name}</span> from the key{file.usage ? ` (${formatBytes(file.usage.capacityBytes)} freed)` : ''}.
+          Lost for good: {lostWords(file)}.
+        </p>
+        {file.role === 'overlay' && <p>Its kernel parameters are taken out of the boot entries first, so the live system no longer looks for it.</p>}
       </ConfirmDialog>
     );
   }

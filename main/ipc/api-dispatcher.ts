@@ -208,6 +208,10 @@ export class ApiDispatcher {
         const result = await persistence().recover(target, {}, file);
         return recoverDto(result, await persistence().status(target, {}, file));
       },
+      deletePersistence: async (driveId, files) => {
+        const { removed, bootEntries } = await persistence().delete(await this.#keyTarget(driveId), files);
+        return { removed, bootEntries };
+      },
       mergePersistence: async ({ driveId, file, jobId }) => {
         const target = await this.#keyTarget(driveId);
         const title = `Merging ${file.slice(file.lastIndexOf('/') + 1)} into squashfs.img`;

@@ -259,6 +259,28 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
     await shot(page, 'persistence-merged');
   });
 
+  test('delete asks first; Cancel writes nothing; confirmed, only that file leaves the key', async () => {
+    await selectKey('Live');
+    const before = treeState(liveDir);
+    const open = () => fileItem(DM_OVERLAY).getByRole('button', { name: `Delete ${DM_OVERLAY}…` }).click();
+    const dialog = page.getByRole('dialog', { name: `Delete ${DM_OVERLAY}?` });
+    await open();
+    await dialog.waitFor();
+    assert.match((await dialog.textContent()) ?? '', new RegExp(`removes /LiveOS/${DM_OVERLAY} from the key \\(${formatBytes(8 * MiB).replace('.', '\\.')} freed\\)`));
+    await shot(page, 'persistence-delete-dialog', false);
+    await axe(page, 'delete dialog');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    assert.deepEqual(treeState(liveDir), before, 'Cancel wrote nothing');
+    await open();
+    await dialog.getByRole('button', { name: `Delete ${DM_OVERLAY}` }).click();
+    await panel().getByText(`Deleted /LiveOS/${DM_OVERLAY}.`).waitFor({ timeout: 60_000 });
+    const after = treeState(liveDir);
+    assert.deepEqual([...before.keys()].filter((p) => !after.has(p)), [`LiveOS/${DM_OVERLAY}`]);
+    for (const [path, hash] of after) if (!path.startsWith('.bootkey')) assert.equal(hash, before.get(path), path);
+    assert.equal(await fileItem(DM_OVERLAY).count(), 0);
+  });
+
   test('the persistence screen at 200% zoom: nothing scrolls sideways', async () => {
     await selectKey('Live');
     await fileItem(OVERLAY).waitFor();
@@ -301,7 +323,7 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
       assert.ok(groupText.includes(`${f.path} — ${formatBytes(f.size)}`), f.path);
     }
     const persistence = (await summary.locator('.summary-group', { hasText: 'Live system persistence' }).textContent()) ?? '';
-    for (const name of [OVERLAY, 'home.img', DM_OVERLAY]) {
+    for (const name of [OVERLAY, 'home.img']) {
       assert.ok(persistence.includes(`/LiveOS/${name} — ${formatBytes(statSync(join(liveDir, 'LiveOS', name)).size)}`), `${name} in ${persistence}`);
     }
     await shot(page, 'key-summary');

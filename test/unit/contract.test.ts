@@ -27,7 +27,7 @@ test('main/core and the contract share one error code list', () => {
 
 test('every method has a validator and a channel name; names from the prototype are not methods', () => {
   assert.deepEqual([...METHOD_NAMES].sort(), [
-    'addIsos', 'cancelJob', 'copyEfi', 'createPersistence', 'droppedFilePaths', 'eraseDrive', 'getAppInfo', 'getDrive', 'growPersistence',
+    'addIsos', 'cancelJob', 'copyEfi', 'createPersistence', 'deletePersistence', 'droppedFilePaths', 'eraseDrive', 'getAppInfo', 'getDrive', 'growPersistence',
     'inspectImage', 'keySummary', 'listDrives', 'listIsos', 'listPersistence', 'mergePersistence', 'persistenceStatus', 'planCopyEfi',
     'prepareMultiIso', 'recoverPersistence', 'removeIsos', 'resetPersistence', 'setIsoMenu', 'undoEfi',
   ]);
@@ -86,6 +86,9 @@ test('validators accept good arguments and say what is wrong with bad ones', () 
     ['persistenceStatus', ['d', 'overlay-A-1'], /key path must be an absolute path/],
     ['resetPersistence', ['d', '/LiveOS/../etc/passwd'], /\.\. segments/],
     ['recoverPersistence', ['d'], /2 argument/],
+    ['deletePersistence', ['d', ['/LiveOS/home.img', '/isos/overlay-F-1']], undefined],
+    ['deletePersistence', ['d', []], /1 to 16/],
+    ['deletePersistence', ['d', ['home.img']], /key path/],
     ['growPersistence', ['d', '/LiveOS/home.img', 512 * 1024 * 1024], undefined],
     ['growPersistence', ['d', '/LiveOS/home.img', -1], /size must be a whole number/],
     ['growPersistence', ['d', '/LiveOS/home.img', 1.5], /size must be a whole number/],
