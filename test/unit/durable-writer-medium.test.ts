@@ -72,8 +72,8 @@ tierSuite('tools', 'durable writer reads back from the medium (ext4 on a loop de
     writeSync(fd, Buffer.from('corrupt!'), 0, 8, Number(extent[1]) * 4096 + 100);
     closeSync(fd);
     const segments = [{ offset: 0, bytes: data }];
-    assert.equal(await compareWithFile(path, segments, alignedBuffer(READ_CHUNK), false), 'page-cache');
-    await assert.rejects(compareWithFile(path, segments, alignedBuffer(READ_CHUNK)),
+    assert.equal(await compareWithFile(path, segments, alignedBuffer(2 * READ_CHUNK), false), 'page-cache');
+    await assert.rejects(compareWithFile(path, segments, alignedBuffer(2 * READ_CHUNK)),
       (e: unknown) => e instanceof BootkeyError && e.code === 'IO_ERROR' && /at byte 100\b/.test(e.message));
   });
 });

@@ -13,9 +13,10 @@ import { sha256Stream, type Sha256Stream } from './sha256-stream.js';
 
 /**
  * Bytes per flush window. One window is flushed while the next is written (at most one outstanding), so
- * reported progress trails the bytes handed over by at most two windows and a chunk (goal: ≤ 64 MiB).
+ * reported progress trails the bytes handed over by at most two windows and a chunk (goal: ≤ 64 MiB); every
+ * flush costs a journal commit or a FAT write and a device cache flush, so fewer is faster.
  */
-export const SYNC_WINDOW = 16 * 1024 * 1024;
+export const SYNC_WINDOW = 24 * 1024 * 1024;
 export const READ_CHUNK = 4 * 1024 * 1024;
 /** O_DIRECT wants buffer, offset and length aligned to the logical block size: 4096 covers 512 and 4Kn. */
 const DIRECT_ALIGN = 4096;
@@ -104,8 +105,14 @@ class HostBatch implements DurableBatch {
   private readonly files: Staged[] = [];
   private window: Segment[] = [];
   private windowBytes = 0;
-  /** The previous window's flush and read-back: at most one outstanding. */
-  private settling: Promise<void> = Promise.resolve();
+  /**
+   * The newest window's flush (at most one outstanding), its read-back (each after the one before) and the
+   * read-back of the window before it: a window is read back while the next is flushed and the one after
+   * written, so at most three windows are held in memory.
+   */
+  private flushed: Promise<void> = Promise.resolve();
+  private verified: Promise<void> = Promise.resolve();
+  private verifiedBefore: Promise<void> = Promise.resolve();
   private buffer?: Uint8Array;
   private readonly closing = new Set<Promise<void>>();
   private closeError: unknown;
@@ -153,7 +160,8 @@ class HostBatch implements DurableBatch {
 
   async commit(beforeRename?: () => Promise<void>): Promise<DurableWriteResult[]> {
     await this.endWindow();
-    await this.settling;
+    await this.flushed;
+    await this.verified;
     await Promise.all(this.closing);
     if (this.closeError) throw this.closeError;
     cancelled(this.signal);
@@ -179,7 +187,7 @@ class HostBatch implements DurableBatch {
   }
 
   async discard(): Promise<void> {
-    await this.settling.catch(() => undefined);
+    await Promise.all([this.flushed, this.verified, this.verifiedBefore].map((p) => p.catch(() => undefined)));
     for (const file of this.files) file.hash?.abort();
     await Promise.all([...this.closing, ...this.files.map((f) => this.close(f).catch(() => undefined))]);
     // The temporary files are ours; remove them when we can (a pulled key cannot, and undo finds them by name).
@@ -201,20 +209,25 @@ class HostBatch implements DurableBatch {
     this.closing.add(closing);
   }
 
-  /** Starts flushing the window written so far, once the previous one is flushed and verified. */
+  /** Starts flushing the window written so far, once the previous one is flushed and the one before verified. */
   private async endWindow(): Promise<void> {
     const segments = this.window;
     this.window = [];
     this.windowBytes = 0;
-    await this.settling;
+    await this.flushed;
+    await this.verifiedBefore;
     cancelled(this.signal);
     if (segments.length === 0) return;
-    this.settling = this.settle(segments);
-    // Awaited by the next window or by commit/discard; a failure must not surface as unhandled before that.
-    this.settling.catch(() => undefined);
+    const flushed = this.flush(segments);
+    const verified = Promise.all([flushed, this.verified]).then(() => this.verify(segments));
+    this.verifiedBefore = this.verified;
+    this.flushed = flushed;
+    this.verified = verified;
+    // Awaited by a later window or by commit/discard; a failure must not surface as unhandled before that.
+    for (const p of [flushed, verified]) p.catch(() => undefined);
   }
 
-  private async settle(segments: Segment[]): Promise<void> {
+  private async flush(segments: Segment[]): Promise<void> {
     const files = [...new Set(segments.map((s) => s.file))];
     if (files.length > DATASYNCS_PER_WINDOW || files.some((f) => !f.handle)) {
       await syncFilesystems(files.map((f) => ({ dir: dirname(f.temp), device: f.device })));
@@ -224,14 +237,17 @@ class HostBatch implements DurableBatch {
       file.options.onDurable?.(file.durable);
       if (file.complete && file.durable === file.written && file.handle) await this.closeInBackground(file);
     }
-    for (const file of files) {
+  }
+
+  private async verify(segments: Segment[]): Promise<void> {
+    for (const file of new Set(segments.map((s) => s.file))) {
       cancelled(this.signal);
       await this.readBack(file, segments.filter((s) => s.file === file));
     }
   }
 
   private async readBack(file: Staged, segments: Segment[]): Promise<void> {
-    this.buffer ??= alignedBuffer(READ_CHUNK);
+    this.buffer ??= alignedBuffer(2 * READ_CHUNK);
     file.readBack = await compareWithFile(file.temp, segments, this.buffer, file.readBack === 'medium');
   }
 }
@@ -240,7 +256,7 @@ type Segments = { offset: number; bytes: Uint8Array }[];
 
 /**
  * Reads the ranges of `path` that `segments` were written to and compares them byte for byte: from the medium
- * (O_DIRECT into `buffer`, which must be page-aligned and a multiple of 4096 long) unless `direct` is false or
+ * (O_DIRECT into `buffer`, page-aligned, a multiple of 8192 long: two reads of half of it) unless `direct` is false or
  * the filesystem refuses it (EINVAL at open or at the first read). Says which it was; throws IO_ERROR at the
  * first difference.
  */
@@ -269,22 +285,43 @@ export async function compareWithFile(path: string, segments: Segments, buffer: 
   return 'page-cache';
 }
 
+/**
+ * Two reads in flight (the buffer's halves): the next range is read while this one is compared, so neither the
+ * device nor this thread waits for the other.
+ */
 async function compareThrough(handle: FileHandle, path: string, segments: Segments, buffer: Uint8Array): Promise<void> {
+  const half = buffer.length / 2;
+  const reads: { base: number; length: number; from: number; to: number; segment: Segments[number] }[] = [];
   for (const segment of segments) {
     const end = segment.offset + segment.bytes.length;
     for (let at = segment.offset; at < end;) {
       const base = at - (at % DIRECT_ALIGN);
-      const length = Math.min(buffer.length, Math.ceil((end - base) / DIRECT_ALIGN) * DIRECT_ALIGN);
-      const got = await readFull(handle, buffer.subarray(0, length), base);
-      const usable = Math.min(base + got, end) - at;
-      const expected = segment.bytes.subarray(at - segment.offset, at - segment.offset + Math.max(0, usable));
-      const actual = buffer.subarray(at - base, at - base + Math.max(0, usable));
-      if (usable <= 0 || !Buffer.from(expected.buffer, expected.byteOffset, expected.length).equals(actual)) {
-        const first = at + Math.max(0, expected.findIndex((byte, i) => byte !== actual[i]));
-        throw new BootkeyError('IO_ERROR', `${path}: the bytes read back differ from the bytes written (at byte ${usable <= 0 ? at : first})`,
-          { path, offset: usable <= 0 ? at : first });
-      }
-      at += usable;
+      const length = Math.min(half, Math.ceil((end - base) / DIRECT_ALIGN) * DIRECT_ALIGN);
+      const to = Math.min(base + length, end);
+      reads.push({ base, length, from: at, to, segment });
+      at = to;
+    }
+  }
+  const into = (i: number) => buffer.subarray((i % 2) * half, (i % 2) * half + (reads[i]?.length ?? 0));
+  const start = (i: number) => {
+    const read = reads[i];
+    if (!read) return undefined;
+    const pending = readFull(handle, into(i), read.base);
+    pending.catch(() => undefined); // awaited in turn; a failure after an earlier mismatch must not go unhandled
+    return pending;
+  };
+  let next = start(0);
+  for (let i = 0; next; i += 1) {
+    const got = await next;
+    next = start(i + 1);
+    const { base, from, to, segment } = reads[i] as (typeof reads)[number];
+    const actual = into(i).subarray(from - base, Math.max(from - base, Math.min(got, to - base)));
+    const expected = segment.bytes.subarray(from - segment.offset, to - segment.offset);
+    if (!Buffer.from(expected.buffer, expected.byteOffset, expected.length).equals(actual)) {
+      const index = expected.findIndex((byte, k) => byte !== actual[k]);
+      const at = from + (index < 0 ? actual.length : index);
+      if (next) await next.catch(() => undefined);
+      throw new BootkeyError('IO_ERROR', `${path}: the bytes read back differ from the bytes written (at byte ${at})`, { path, offset: at });
     }
   }
 }
