@@ -34,6 +34,16 @@ export const TIERS = {
     files: { '/usr/share/ovmf/OVMF.fd': 'ovmf', '/usr/lib/grub/x86_64-efi/modinfo.sh': 'grub-efi-amd64-bin',
       '/usr/lib/grub/i386-pc/modinfo.sh': 'grub-pc-bin' },
   },
+  /**
+   * The opt-in dracut boot (test/opt-in): QEMU's needs, plus what the dracut live fixture takes from this host to
+   * build its initramfs (dracut itself comes unpacked from Debian's packages).
+   */
+  dracut: {
+    commands: { 'qemu-system-x86_64': 'qemu-system-x86', setpriv: 'util-linux', mcopy: 'mtools', 'mkfs.fat': 'dosfstools',
+      sfdisk: 'fdisk', cpio: 'cpio', depmod: 'kmod', udevadm: 'udev', dmsetup: 'dmsetup', losetup: 'mount',
+      mksquashfs: 'squashfs-tools', 'mkfs.ext4': 'e2fsprogs', 'grub-mkimage': 'grub-common' },
+    files: { '/usr/lib/grub/i386-pc/modinfo.sh': 'grub-pc-bin' },
+  },
   /** The UI in a real browser. */
   browser: { commands: { chromium: 'chromium' } },
 } satisfies Record<string, TierNeeds>;
