@@ -125,6 +125,7 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
     await panel().getByLabel(/^Overlay size in MiB/).fill('64');
     await panel().getByLabel('Also a home.img for /home').check();
     await panel().getByLabel('home.img size in MiB').fill('32');
+    await axe(page, 'create form with home.img');
     await panel().getByRole('button', { name: 'Create' }).click();
     await panel().getByText(`Created ${OVERLAY} and home.img.`).waitFor({ timeout: 60_000 });
 
@@ -151,6 +152,8 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
     await fileItem(OVERLAY).getByRole('button', { name: `Grow ${OVERLAY}…` }).click();
     const size = fileItem(OVERLAY).getByLabel(/^New size of/);
     assert.equal(await page.evaluate(() => document.activeElement?.tagName), 'INPUT', 'the size field has the focus');
+    await shot(page, 'persistence-grow-form');
+    await axe(page, 'grow form');
     await size.fill('96');
     await page.keyboard.press('Enter');
     await panel().getByText(`${OVERLAY} now holds ${formatBytes(96 * MiB)}.`).waitFor({ timeout: 60_000 });
