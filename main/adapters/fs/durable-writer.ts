@@ -31,6 +31,8 @@ const DATASYNCS_PER_WINDOW = 8;
  * that neither the copy nor a cancel waits for hundreds of them in a row. Their windows are flushed by syncfs.
  */
 const CLOSES_IN_FLIGHT = 3;
+/** Files of a window read back at once. */
+const READERS = 3;
 const WASM_PAGE = 64 * 1024;
 
 const run = promisify(execFile);
@@ -113,7 +115,8 @@ class HostBatch implements DurableBatch {
   private flushed: Promise<void> = Promise.resolve();
   private verified: Promise<void> = Promise.resolve();
   private verifiedBefore: Promise<void> = Promise.resolve();
-  private buffer?: Uint8Array;
+  /** Page-aligned buffers for the read-back, one per reader. */
+  private readonly buffers: Uint8Array[] = [];
   private readonly closing = new Set<Promise<void>>();
   private closeError: unknown;
 
@@ -239,16 +242,20 @@ class HostBatch implements DurableBatch {
     }
   }
 
+  /** Reads the window's files back, a few at once: a small file's read is mostly waiting on the device. */
   private async verify(segments: Segment[]): Promise<void> {
-    for (const file of new Set(segments.map((s) => s.file))) {
-      cancelled(this.signal);
-      await this.readBack(file, segments.filter((s) => s.file === file));
-    }
-  }
-
-  private async readBack(file: Staged, segments: Segment[]): Promise<void> {
-    this.buffer ??= alignedBuffer(2 * READ_CHUNK);
-    file.readBack = await compareWithFile(file.temp, segments, this.buffer, file.readBack === 'medium');
+    const files = [...new Set(segments.map((s) => s.file))];
+    let next = 0;
+    const reader = async (buffer: Uint8Array) => {
+      for (let file = files[next++]; file; file = files[next++]) {
+        cancelled(this.signal);
+        const own = segments.filter((s) => s.file === file);
+        file.readBack = await compareWithFile(file.temp, own, buffer, file.readBack === 'medium');
+      }
+    };
+    const count = Math.min(READERS, files.length);
+    while (this.buffers.length < count) this.buffers.push(alignedBuffer(2 * READ_CHUNK));
+    await Promise.all(this.buffers.slice(0, count).map(reader));
   }
 }
 
