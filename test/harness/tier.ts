@@ -24,7 +24,8 @@ export const TIERS = {
   uml: {
     commands: { 'linux.uml': 'user-mode-linux', modprobe: 'kmod', 'dbus-daemon': 'dbus', udevadm: 'udev',
       udisksctl: 'udisks2', gdbus: 'libglib2.0-bin', dmsetup: 'dmsetup', cc: 'gcc', mksquashfs: 'squashfs-tools',
-      'mkfs.ext4': 'e2fsprogs', cryptsetup: 'cryptsetup-bin' },
+      'mkfs.ext4': 'e2fsprogs', 'mkfs.exfat': 'exfatprogs', 'mount.exfat-fuse': 'exfat-fuse',
+      cryptsetup: 'cryptsetup-bin' },
     files: { '/usr/libexec/udisks2/udisksd': 'udisks2' },
   },
   /** Real firmware: QEMU with OVMF (UEFI) and SeaBIOS (BIOS). */

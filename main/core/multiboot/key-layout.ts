@@ -35,7 +35,10 @@ export function planGrubInstall(input: KeyLayoutInput): GrubPlan {
   }
   const sorted = [...input.partitions].sort((a, b) => a.offset - b.offset);
   const own = sorted.find((p) => p.device === input.filesystemDevice);
-  const warnings: string[] = [];
+  // The UEFI specification requires firmware to read FAT12/16/32 only; EDK2 (OVMF, most PCs) has no exFAT driver.
+  const warnings: string[] = input.filesystemType === 'exfat'
+    ? ['exFAT key: the UEFI loader is written, but most UEFI firmware reads only FAT and will not start it; BIOS machines boot it (use FAT32 for UEFI)']
+    : [];
   if (input.partitionTable === undefined || !own) {
     warnings.push('the key has no partition table (one filesystem on the whole disk): UEFI only; BIOS machines will not boot it (use --fresh for both)');
     return { bios: false, uefi: true, partitionNumber: 0, warnings };
