@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -9,7 +9,6 @@ import { BootkeyError } from '../../core/errors.js';
 import { temporaryPathOf } from '../../core/key-manifest.js';
 import type { DurableBatch, DurableWriteOptions, DurableWriteResult, DurableWriter } from '../../ports/durable-writer.js';
 import { translateErrno } from './image-files.js';
-import { sha256Stream, type Sha256Stream } from './sha256-stream.js';
 
 /**
  * Bytes per flush window. One window is flushed while the next is written (at most one outstanding), so
@@ -87,7 +86,7 @@ interface Staged {
   options: Omit<DurableWriteOptions, 'signal'>;
   handle?: FileHandle;
   device: number;
-  hash?: Sha256Stream;
+  hash: Hash;
   written: number;
   durable: number;
   complete: boolean;
@@ -129,22 +128,21 @@ class HostBatch implements DurableBatch {
     if (!options.replace && (await exists(path))) {
       throw new BootkeyError('CONFLICT', `${path} already exists`, { path });
     }
-    const file: Staged = { path, temp, options, device: 0, written: 0, durable: 0,
+    const file: Staged = { path, temp, options, device: 0, hash: createHash('sha256'), written: 0, durable: 0,
       complete: false, renamed: false, readBack: 'medium' };
     this.files.push(file);
     // A leftover of an interrupted write of ours is replaced; 'w' truncates it.
     file.handle = await open(temp, 'w');
     file.device = (await file.handle.stat()).dev;
-    const hash = await sha256Stream(options.size);
-    file.hash = hash;
     for await (const chunk of data) {
       cancelled(this.signal);
       if (file.written + chunk.length > options.size) {
         throw new BootkeyError('IO_ERROR', `${path}: the source gave more than the ${options.size} bytes expected`, { path });
       }
-      // Hash while the write is in flight (the thread pool copies; this thread or an openssl child hashes).
+      // Hash while the write is in flight (the thread pool copies, this thread hashes).
       const writing = writeAll(file.handle, chunk, file.written);
-      await Promise.all([hash.update(chunk), writing]);
+      file.hash.update(chunk);
+      await writing;
       this.window.push({ file, offset: file.written, bytes: chunk });
       file.written += chunk.length;
       this.windowBytes += chunk.length;
@@ -153,7 +151,7 @@ class HostBatch implements DurableBatch {
     if (file.written !== options.size) {
       throw new BootkeyError('IO_ERROR', `${path}: the source gave ${file.written} bytes, ${options.size} expected`, { path });
     }
-    file.sha256 = await hash.digest();
+    file.sha256 = file.hash.digest('hex');
     if (options.expectedSha256 !== undefined && file.sha256 !== options.expectedSha256) {
       throw new BootkeyError('IO_ERROR', `${path}: the bytes written do not have the expected hash`, { path, sha256: file.sha256 });
     }
@@ -191,7 +189,6 @@ class HostBatch implements DurableBatch {
 
   async discard(): Promise<void> {
     await Promise.all([this.flushed, this.verified, this.verifiedBefore].map((p) => p.catch(() => undefined)));
-    for (const file of this.files) file.hash?.abort();
     await Promise.all([...this.closing, ...this.files.map((f) => this.close(f).catch(() => undefined))]);
     // The temporary files are ours; remove them when we can (a pulled key cannot, and undo finds them by name).
     for (const file of this.files) if (!file.renamed) await unlink(file.temp).catch(() => undefined);
