@@ -191,6 +191,9 @@ export function backupPathOf(operationId: string, path: string): string {
   return `${BACKUP_DIR}/${operationId}${normalizePath(path)}`;
 }
 
+/** The kind of operation `bootkey copy-efi` records; `undo-efi` takes back these and no others. */
+export const COPY_EFI_KIND = 'copy-efi';
+
 /** The kind of operation `bootkey persist create` records: the overlays and home.img it made on the key. */
 export const PERSISTENCE_KIND = 'persistence';
 

@@ -28,7 +28,7 @@ import {
 } from '../../preload/contract.js';
 import { isCancellation } from '../core/cancellation.js';
 import { BootkeyError } from '../core/errors.js';
-import type { KeyManifest } from '../core/key-manifest.js';
+import { COPY_EFI_KIND, type KeyManifest } from '../core/key-manifest.js';
 import type { DiskProvider } from '../ports/disk-provider.js';
 import type { CopyEfiResult, CopyEfiService } from '../services/copy-efi.js';
 import type { DriveService } from '../services/drives.js';
@@ -232,7 +232,7 @@ export class ApiDispatcher {
         if (services.manifests) {
           try {
             // other kinds (persistence files) are listed from the key itself below
-            summary.operations = (await services.manifests.read(target)).operations.filter((op) => op.kind === 'copy-efi').map((op) => ({
+            summary.operations = (await services.manifests.read(target)).operations.filter((op) => op.kind === COPY_EFI_KIND).map((op) => ({
               id: op.id, kind: op.kind, source: op.source, startedAt: op.startedAt, state: op.state,
               files: op.added.map(({ path, size }) => ({ path, size })),
               replaced: op.replaced.map(({ path, size }) => ({ path, size })),

@@ -6,7 +6,7 @@ import type { FileSystemTree } from '../core/filesystem-tree.js';
 import { inspectImage } from '../core/inspect/inspect-image.js';
 import { openImage, selectTree, type TreeSelector } from '../core/inspect/open-image.js';
 import {
-  backupPathOf, filesAddedByBootkey, JOURNAL_PATH, keyPathKey, MANIFEST_DIR, MANIFEST_PATH, planUndo, serializeManifest,
+  backupPathOf, COPY_EFI_KIND, filesAddedByBootkey, JOURNAL_PATH, keyPathKey, MANIFEST_DIR, MANIFEST_PATH, planUndo, serializeManifest,
   survivingManifest, TEMPORARY_SUFFIX, temporaryPathOf, withOperation, type KeyManifest, type ManifestOperation,
 } from '../core/key-manifest.js';
 import { treeFileChunks } from '../core/tree-file-chunks.js';
@@ -143,12 +143,15 @@ export class CopyEfiService {
     const target = await this.deps.openTarget(targetSpec, {});
     try {
       const manifest = await this.readManifest(target);
-      if (manifest.operations.length === 0) {
-        throw new BootkeyError('NOT_FOUND', `no Bootkey manifest on ${targetSpec}: there is nothing to undo`, { path: MANIFEST_PATH });
+      // Only copy-EFI's own operations: persistence files recorded beside them are the user's live data.
+      const ours = manifest.operations.filter((op) => op.kind === COPY_EFI_KIND);
+      const others = manifest.operations.filter((op) => op.kind !== COPY_EFI_KIND);
+      if (ours.length === 0) {
+        throw new BootkeyError('NOT_FOUND', `no copied EFI boot files are recorded on ${targetSpec}: there is nothing to undo`, { path: MANIFEST_PATH });
       }
       await target.recheck();
-      const result: UndoResult = { removed: [], restored: [], kept: [], operations: manifest.operations.length };
-      for (const step of planUndo(manifest)) {
+      const result: UndoResult = { removed: [], restored: [], kept: [], operations: ours.length };
+      for (const step of planUndo({ ...manifest, operations: ours })) {
         const at = target.root + step.path;
         if (step.kind === 'remove-temporary') await files.removeFile(at);
         else if (step.kind === 'remove-directory') await files.removeEmptyDirectory(at);
@@ -165,7 +168,8 @@ export class CopyEfiService {
           }
         }
       }
-      await files.removeFile(target.root + MANIFEST_PATH);
+      if (others.length > 0) await this.writeManifest(target, { ...manifest, operations: others });
+      else await files.removeFile(target.root + MANIFEST_PATH);
       await files.removeFile(target.root + JOURNAL_PATH);
       // Bootkey's own temporaries (of the manifest and journal) by their name.
       for (const name of await files.names(target.root + MANIFEST_DIR).catch(() => [])) {
@@ -220,7 +224,7 @@ export class CopyEfiService {
       if ((await files.kind(target.root + dir)) === 'missing') createdDirectories.push(dir);
     }
     let operation: ManifestOperation = {
-      id, kind: 'copy-efi', source: request.source, startedAt: this.deps.now().toISOString(), state: 'writing',
+      id, kind: COPY_EFI_KIND, source: request.source, startedAt: this.deps.now().toISOString(), state: 'writing',
       added: plan.files.map((f) => ({ path: f.to, size: f.size, sha256: null })),
       replaced: [...backups].map(([to, { path, backup }]) => ({ path, backup, size: plan.conflicts.find((c) => c.path === to)?.size ?? 0 })),
       createdDirectories,
