@@ -14,7 +14,7 @@ import {
 import { hasLuksMagic, readLuksHeader, type LuksHeader } from '../core/persistence/luks-header.js';
 import { readOverlayUsage, type OverlayUsage } from '../core/persistence/overlay-status.js';
 import {
-  HOME_IMAGE, LIVE_DIR, OVERLAYFS_DIRS, checkPersistenceSize, overlayFileName, type OverlayType,
+  HOME_IMAGE, LIVE_DIR, OVERLAYFS_DIRS, checkPersistenceSize, headerBackupName, isOverlayFileName, overlayFileName, type OverlayType,
 } from '../core/persistence/persistence-plan.js';
 import type { DurableWriter } from '../ports/durable-writer.js';
 import type { KeyFiles } from '../ports/key-files.js';
@@ -259,7 +259,7 @@ export class PersistenceService {
     const expected = uuid ? overlayFileName(identity.label ?? target.label, uuid) : undefined;
     const files: PersistenceFile[] = [];
     for (const entry of entries) {
-      const role = entry.name === HOME_IMAGE ? 'home' : entry.name.startsWith('overlay-') ? 'overlay' : undefined;
+      const role = entry.name === HOME_IMAGE ? 'home' : isOverlayFileName(entry.name) ? 'overlay' : undefined;
       if (!role || entry.kind !== 'file') continue;
       files.push(await this.describe(root, dir, entry.name, role, entry.name === expected));
     }
@@ -276,7 +276,7 @@ export class PersistenceService {
     const root = rootOf(target);
     const dir = `${root}${ISO_DIR}`;
     const entries = (await this.deps.files.list(dir)).filter((e) => e.kind === 'file');
-    const overlays = entries.filter((e) => e.name.startsWith('overlay-')).map((e) => e.name);
+    const overlays = entries.filter((e) => isOverlayFileName(e.name)).map((e) => e.name);
     const claimed = new Set<string>();
     const found: LiveInstallation[] = [];
     for (const entry of entries.filter((e) => !e.name.startsWith('.') && /\.iso$/i.test(e.name))) {
@@ -648,7 +648,7 @@ export class PersistenceService {
       throw new BootkeyError('INVALID_ARGUMENT', `${path} is not marked invalid; nothing to recover`);
     }
     const stamp = this.deps.now().toISOString().replace(/[-:.]/g, '').slice(0, 15);
-    const backup = `${path}.header-${stamp}.bak`;
+    const backup = headerBackupName(path, stamp);
     const source = await this.deps.files.open(path);
     let header: Uint8Array;
     try {

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { ParseError } from '../../main/core/errors.js';
 import { DM_SNAPSHOT_MAGIC, dmStatusText, readDmSnapshot, type DmException } from '../../main/core/persistence/dm-snapshot.js';
 import { readOverlayUsage } from '../../main/core/persistence/overlay-status.js';
-import { checkPersistenceSize, overlayFileName, parseSize } from '../../main/core/persistence/persistence-plan.js';
+import { checkPersistenceSize, headerBackupName, isOverlayFileName, overlayFileName, parseSize } from '../../main/core/persistence/persistence-plan.js';
 import { MemoryByteSource } from '../harness/memory-byte-source.js';
 
 /**
@@ -110,6 +110,16 @@ describe('persistence sizes and names', () => {
     assert.equal(overlayFileName('Fedora-WS-Live-40', 'A1B2-C3D4'), 'overlay-Fedora-WS-Live-40-A1B2-C3D4');
     assert.throws(() => overlayFileName('x', ''), /UUID/);
     assert.throws(() => overlayFileName('a/b', 'U'), /file name/);
+  });
+
+  test("recover's header backups are not overlays", () => {
+    const overlay = overlayFileName('Fedora-WS-Live-40', 'A1B2-C3D4');
+    const backup = headerBackupName(overlay, '20261122T023015');
+    assert.equal(backup, `${overlay}.header-20261122T023015.bak`);
+    assert.equal(isOverlayFileName(overlay), true);
+    assert.equal(isOverlayFileName(backup), false);
+    assert.equal(isOverlayFileName('overlay-x.bak'), true, 'only the backup pattern is excluded');
+    assert.equal(isOverlayFileName('home.img'), false);
   });
 
   test('sizes', () => {

@@ -29,6 +29,16 @@ export function overlayFileName(label: string, uuid: string): string {
   return `overlay-${label}-${uuid}`;
 }
 
+/** Where recover keeps an overlay's header before changing it: beside the overlay, stamped `YYYYMMDDTHHMMSS`. */
+export function headerBackupName(overlayPath: string, stamp: string): string {
+  return `${overlayPath}.header-${stamp}.bak`;
+}
+
+/** An overlay's file by name: dracut's `overlay-…`, but not one of recover's header backups beside it. */
+export function isOverlayFileName(name: string): boolean {
+  return name.startsWith('overlay-') && !/\.header-\d{8}T\d{6}\.bak$/.test(name);
+}
+
 /** `512M`, `2G`, `1.5GiB`, `4096MiB`, `100000000` (bytes): powers of 1024, as dd and livecd-iso-to-disk use. */
 export function parseSize(text: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text.trim());
