@@ -43,7 +43,8 @@ export const TIERS = {
     commands: { 'qemu-system-x86_64': 'qemu-system-x86', setpriv: 'util-linux', mcopy: 'mtools', 'mkfs.fat': 'dosfstools',
       sfdisk: 'fdisk', cpio: 'cpio', depmod: 'kmod', udevadm: 'udev', dmsetup: 'dmsetup', losetup: 'mount',
       mksquashfs: 'squashfs-tools', 'mkfs.ext4': 'e2fsprogs', 'grub-mkimage': 'grub-common' },
-    files: { '/usr/lib/grub/i386-pc/modinfo.sh': 'grub-pc-bin' },
+    files: { '/usr/share/ovmf/OVMF.fd': 'ovmf', '/usr/lib/grub/i386-pc/modinfo.sh': 'grub-pc-bin',
+      '/usr/lib/grub/x86_64-efi/modinfo.sh': 'grub-efi-amd64-bin' },
   },
   /** The UI in a real browser. */
   browser: { commands: { chromium: 'chromium' } },

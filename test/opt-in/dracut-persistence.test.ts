@@ -1,9 +1,10 @@
 // Boot proof of LiveOS persistence with real dracut: a key with a Debian kernel, a Debian dracut initramfs
 // (dmsquash-live) and a LiveOS/squashfs.img, plus a device-mapper overlay made by `bootkey persist create`, which
-// also adds rd.live.overlay= to the key's GRUB entry. Booted twice from the key under SeaBIOS through GRUB, the
-// live system writes a note on the first boot and reads it back on the second; after each boot,
-// `bootkey persist status --file` on the overlay gives the numbers the kernel's `dmsetup status` gave inside.
-// Opt-in (`npm run test:dracut-boot`, not part of `npm test`): two emulated boots take about 3 minutes warm.
+// also adds rd.live.overlay= to the key's GRUB entry. Booted twice from the key through the project's GRUB (first
+// under SeaBIOS, then under OVMF from the same key and grub.cfg), the live system writes a note on the first boot
+// and reads it back on the second; after each boot, `bootkey persist status --file` on the overlay copied off the
+// key gives the numbers the kernel's `dmsetup status` gave inside.
+// Opt-in (`npm run test:dracut-boot`, not part of `npm test`): two emulated boots take 2-3.5 minutes warm.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -15,7 +16,7 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { hostGrubBuilder } from '../../main/adapters/grub/host-grub-builder.js';
 import { DRACUT_LIVE, fixture } from '../fixtures/index.js';
-import { withBoot } from '../harness/qemu/index.js';
+import { withBoot, type Firmware } from '../harness/qemu/index.js';
 import { tierSuite } from '../harness/tier.js';
 
 const run = promisify(execFile);
@@ -67,7 +68,8 @@ async function overlayOnKey(key: string, dir: string): Promise<DmUsage> {
 /**
  * The key: the live parts and a GRUB entry as a LiveOS key has them (no overlay yet), then Bootkey's overlay,
  * made in the staged tree (this host's kernel cannot mount FAT), copied onto a new FAT partition with mtools;
- * GRUB for BIOS from the project's GRUB builder, finding the partition by its UUID.
+ * GRUB from the project's GRUB builder: for BIOS in the MBR and its gap, finding the partition by its UUID, and
+ * for UEFI as EFI/BOOT/BOOTX64.EFI. Both read /boot/grub/grub.cfg.
  */
 async function makeKey(dir: string, token: string): Promise<{ key: string; grubCfg: string }> {
   const live = await fixture('dracut-live');
@@ -83,6 +85,10 @@ async function makeKey(dir: string, token: string): Promise<{ key: string; grubC
     "menuentry 'Bootkey dracut live' {",
     `  linux /boot/vmlinuz root=live:UUID=${KEY_UUID} rd.live.image rw console=ttyS0,115200 rd.emergency=poweroff panic=-1 ${DRACUT_LIVE.tokenParam}=${token}`,
     '  initrd /boot/initrd.img', '}', ''].join('\n'));
+
+  const tools = await hostGrubBuilder.tools(true);
+  await mkdir(join(stage, 'EFI', 'BOOT'), { recursive: true });
+  await writeFile(join(stage, 'EFI', 'BOOT', 'BOOTX64.EFI'), await hostGrubBuilder.buildEfiImage(tools));
 
   const made = await bootkey(['persist', 'create', stage, '--type', 'dm', '--size', '32M', '--label', KEY_LABEL,
     '--uuid', KEY_UUID, '--json']) as { path: string; usage: DmUsage }[];
@@ -103,7 +109,6 @@ async function makeKey(dir: string, token: string): Promise<{ key: string; grubC
   await run('dd', [`if=${part}`, `of=${key}`, 'bs=1M', `seek=${PARTITION_START / MiB}`, 'conv=notrunc,sparse', 'status=none']);
   await rm(part);
   await rm(stage, { recursive: true });
-  const tools = await hostGrubBuilder.tools(true);
   await hostGrubBuilder.installBiosIntoImage(tools, key, KEY_UUID, PARTITION_START);
   return { key, grubCfg };
 }
@@ -117,8 +122,8 @@ function marked(text: string, marker: string): string[] {
  * One boot until power-off. Returns the serial text after checking that dracut made live-rw a snapshot whose COW
  * store is a loop device over the key's overlay file.
  */
-async function bootOnce(key: string, name: string): Promise<string> {
-  return withBoot({ image: key, firmware: 'bios', memMb: DRACUT_LIVE.memMb, snapshot: false, name }, async (session) => {
+async function bootOnce(key: string, firmware: Firmware, name: string): Promise<string> {
+  return withBoot({ image: key, firmware, memMb: DRACUT_LIVE.memMb, snapshot: false, name }, async (session) => {
     await session.waitFor(/dracut: Mounted root filesystem \/dev\/mapper\/live-rw/, BOOT_TIMEOUT_MS);
     await session.waitFor(DRACUT_LIVE.poweroff, BOOT_TIMEOUT_MS);
     await session.waitFor('reboot: Power down', 60_000);
@@ -169,9 +174,9 @@ tierSuite('dracut', 'dracut boots a Bootkey overlay from the key and keeps a fil
     console.log(`key assembled in ${seconds(keyStart)} s`);
   });
 
-  test('boot 1: dracut sets up the overlay, the live system writes the note, the overlay file grows', { timeout: BOOT_TIMEOUT_MS + 60_000 }, async () => {
+  test('boot 1 (SeaBIOS): dracut sets up the overlay, the live system writes the note, the overlay file grows', { timeout: BOOT_TIMEOUT_MS + 60_000 }, async () => {
     const start = performance.now();
-    const text = await bootOnce(key, 'dracut-persistence-boot-1');
+    const text = await bootOnce(key, 'bios', 'dracut-persistence-boot-1');
     console.log(`boot 1 in ${seconds(start)} s`);
     assert.deepEqual(marked(text, DRACUT_LIVE.wrote), [token]);
     assert.deepEqual(marked(text, DRACUT_LIVE.read), []);
@@ -183,9 +188,9 @@ tierSuite('dracut', 'dracut boots a Bootkey overlay from the key and keeps a fil
     afterBoot1 = usage;
   });
 
-  test('boot 2: the note from boot 1 is read back; the overlay stays valid', { timeout: BOOT_TIMEOUT_MS + 60_000 }, async () => {
+  test('boot 2 (UEFI): the note from boot 1 is read back; the overlay stays valid', { timeout: BOOT_TIMEOUT_MS + 60_000 }, async () => {
     const start = performance.now();
-    const text = await bootOnce(key, 'dracut-persistence-boot-2');
+    const text = await bootOnce(key, 'uefi', 'dracut-persistence-boot-2');
     console.log(`boot 2 in ${seconds(start)} s`);
     assert.deepEqual(marked(text, DRACUT_LIVE.read), [token]);
     assert.deepEqual(marked(text, DRACUT_LIVE.wrote), []);
