@@ -2,7 +2,9 @@
 // (≥ 20 runs). After every kill the key must still boot to a menu — grub.cfg passes grub-script-check and every
 // ISO it names is complete on the key — and a re-run repairs the state (no temporary files left, every ISO
 // verified against its .sha256). The key is a host folder here (the service's real file and GRUB adapters; a
-// fake udisks), so kills are cheap; the UML and QEMU tests prove the same code on a real FAT key.
+// fake udisks), so kills are cheap. On a real FAT key, inside/multiboot-keys.ts kills `bootkey multiboot add`
+// mid-copy in UML (multiboot.test.ts checks the old menu, fsck and the repair) and test/boot/multiboot.test.ts
+// boots that key under OVMF to its menu and the installer's kernel.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
