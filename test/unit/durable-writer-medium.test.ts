@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -57,6 +57,18 @@ tierSuite('tools', 'durable writer reads back from the medium (ext4 on a loop de
     const control = sectorsRead();
     assert.deepEqual(await readFile(path), data);
     assert.ok((sectorsRead() - control) * 512 < MiB, `a cached read read ${(sectorsRead() - control) * 512} bytes`);
+  });
+
+  test('a batch that fills the filesystem: NOT_ENOUGH_SPACE, and its temporaries are removed', async () => {
+    const batch = hostDurableWriter(4 * MiB).batch();
+    const big = new Uint8Array(160 * MiB);
+    await assert.rejects((async () => {
+      await batch.add(join(mnt, 'small.bin'), chunksOf(randomBytes(1000), 1000), { size: 1000 });
+      await batch.add(join(mnt, 'too-big.bin'), chunksOf(big, MiB), { size: big.length });
+      await batch.commit();
+    })(), (e: unknown) => e instanceof BootkeyError && e.code === 'NOT_ENOUGH_SPACE');
+    await batch.discard();
+    assert.deepEqual((await readdir(mnt)).filter((n) => n.includes('small') || n.includes('too-big')), []);
   });
 
   test('bytes changed on the medium behind a clean cache: the direct read-back sees it, a cached read does not', async () => {

@@ -122,6 +122,19 @@ class HostBatch implements DurableBatch {
   constructor(private readonly syncWindow: number, private readonly signal: AbortSignal | undefined) {}
 
   async add(path: string, data: AsyncIterable<Uint8Array>, options: Omit<DurableWriteOptions, 'signal'>): Promise<void> {
+    // errno becomes our codes here (ENOSPC → NOT_ENOUGH_SPACE, EIO → IO_ERROR), as for `write`.
+    await this.addFile(path, data, options).catch((error: unknown) => {
+      throw translateErrno(error, path);
+    });
+  }
+
+  async commit(beforeRename?: () => Promise<void>): Promise<DurableWriteResult[]> {
+    return this.commitFiles(beforeRename).catch((error: unknown) => {
+      throw translateErrno(error, dirname(this.files[0]?.path ?? '/'));
+    });
+  }
+
+  private async addFile(path: string, data: AsyncIterable<Uint8Array>, options: Omit<DurableWriteOptions, 'signal'>): Promise<void> {
     cancelled(this.signal);
     const temp = options.tempPath ?? temporaryPathOf(path);
     if (dirname(temp) !== dirname(path)) throw new Error(`durable write: ${temp} is not beside ${path}`);
@@ -159,7 +172,7 @@ class HostBatch implements DurableBatch {
     if (file.written < this.syncWindow || file.durable === file.written) await this.closeInBackground(file);
   }
 
-  async commit(beforeRename?: () => Promise<void>): Promise<DurableWriteResult[]> {
+  private async commitFiles(beforeRename?: () => Promise<void>): Promise<DurableWriteResult[]> {
     await this.endWindow();
     await this.flushed;
     await this.verified;
@@ -358,7 +371,9 @@ export function alignedBuffer(length: number): Uint8Array {
 /** syncfs(2) once per filesystem (coreutils `sync -f DIR`): the data and metadata of many files in one flush. */
 async function syncFilesystems(places: { dir: string; device: number }[]): Promise<void> {
   const byDevice = new Map(places.map((p) => [p.device, p.dir]));
-  await Promise.all([...byDevice.values()].map((dir) => run('sync', ['-f', dir])));
+  await Promise.all([...byDevice.values()].map((dir) => run('sync', ['-f', dir]).catch((error: { stderr?: string }) => {
+    throw new BootkeyError('IO_ERROR', `${dir}: flushing to the medium failed: ${error.stderr?.trim() || String(error)}`, { path: dir });
+  })));
 }
 
 /** fsync(2) by path: a directory's entries (a rename), or a file's data and its directory entry. */
