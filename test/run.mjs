@@ -1,6 +1,5 @@
 // `npm test`: Node's built-in test runner (TypeScript through tsx) over every tier's *.test.ts files.
 // Arguments narrow the run: `npm test -- unit` runs test/unit only, `npm test -- test/unit/x.test.ts` one file.
-// Suites too slow for every run live in opt-in/ folders: collected only when named (`npm test -- opt-in`).
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -12,7 +11,7 @@ function collect(dir) {
   if (statSync(dir).isFile()) return [dir];
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) return entry.name === 'node_modules' || entry.name === 'opt-in' ? [] : collect(path);
+    if (entry.isDirectory()) return entry.name === 'node_modules' ? [] : collect(path);
     return /\.test\.tsx?$/.test(entry.name) ? [path] : [];
   });
 }

@@ -7,7 +7,7 @@ packages=(
   qemu-system-x86 ovmf grub-common grub2-common grub-pc-bin grub-efi-amd64-bin
   xorriso genisoimage mtools dosfstools exfatprogs exfat-fuse fdisk util-linux udftools squashfs-tools e2fsprogs 7zip cryptsetup-bin
   chromium
-  cpio # the opt-in dracut boot (test/opt-in) builds an initramfs
+  cpio # dracut (tier dracut) builds an initramfs with it
 )
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

@@ -36,8 +36,8 @@ export const TIERS = {
       '/usr/lib/grub/i386-pc/modinfo.sh': 'grub-pc-bin' },
   },
   /**
-   * The opt-in dracut boot (test/opt-in): QEMU's needs, plus what the dracut live fixture takes from this host to
-   * build its initramfs (dracut itself comes unpacked from Debian's packages).
+   * The dracut live boot (test/boot/dracut-persistence.test.ts): QEMU's needs, plus what the dracut live fixture
+   * takes from this host to build its initramfs (dracut itself comes unpacked from Debian's packages).
    */
   dracut: {
     commands: { 'qemu-system-x86_64': 'qemu-system-x86', setpriv: 'util-linux', mcopy: 'mtools', 'mkfs.fat': 'dosfstools',
