@@ -86,6 +86,8 @@ async function sha256(path: string, length?: number): Promise<string> {
 /** Waits until udisks shows `device` with a filesystem of `type` (after dd, a new table or mkfs). */
 function settle(device: string, type = 'vfat'): void {
   for (let i = 0; i < 50; i += 1) {
+    // udev's watch on close-after-write can miss a mkfs that follows wipefs at once: ask it to look again.
+    must('udevadm', ['trigger', '--action=change', device]);
     must('udevadm', ['settle']);
     const info = sh('udisksctl', ['info', '-b', device]);
     if (new RegExp(`IdType:\\s+${type}\\b`).test(info.stdout)) return;
