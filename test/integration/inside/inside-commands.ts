@@ -12,9 +12,17 @@ export function tryRun(cmd: string, args: string[]): { code: number; out: string
   return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}`.trim() };
 }
 
-/** Runs `bootkey ARGS --json` from the checkout; `json` is the parsed stdout, or the raw text when it is not JSON. */
-export function bootkey(args: string[]): { code: number; json: unknown; stderr: string } {
-  const r = spawnSync('node', ['--import', 'tsx', 'test/integration/inside/bootkey-cli.ts', ...args, '--json'], { encoding: 'utf8' });
+/**
+ * Runs `bootkey ARGS --json` from the checkout, as root or, with `uid`, as that user (setpriv, HOME=/tmp: how the
+ * desktop app runs); `json` is the parsed stdout, or the raw text when it is not JSON.
+ */
+export function bootkey(args: string[], options: { uid?: number } = {}): { code: number; json: unknown; stderr: string } {
+  const command = ['node', '--import', 'tsx', 'test/integration/inside/bootkey-cli.ts', ...args, '--json'];
+  const asUser = options.uid === undefined ? [] : ['setpriv', `--reuid=${options.uid}`, `--regid=${options.uid}`, '--clear-groups', '--'];
+  const argv = [...asUser, ...command];
+  const r = spawnSync(argv[0]!, argv.slice(1), {
+    encoding: 'utf8', env: options.uid === undefined ? process.env : { ...process.env, HOME: '/tmp' },
+  });
   let json: unknown;
   try {
     json = JSON.parse(r.stdout);

@@ -8,25 +8,15 @@ import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { run, tryRun } from './inside-commands.js';
+import { bootkey, run, tryRun } from './inside-commands.js';
 
 const [squashfs] = process.argv.slice(2) as [string];
 const out = process.env.BOOTKEY_OUT ?? '/tmp';
 const report: Record<string, unknown> = {};
 const NOBODY = 65534;
 
-/** `bootkey ARGS --json` as nobody (the user the desktop app runs as): exit code, parsed stdout, stderr. */
-function bootkeyAsUser(args: string[]): { code: number; json: unknown; stderr: string } {
-  const r = spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--',
-    'node', '--import', 'tsx', 'test/integration/inside/bootkey-cli.ts', ...args, '--json'], { encoding: 'utf8', env: { ...process.env, HOME: '/tmp' } });
-  let json: unknown;
-  try {
-    json = JSON.parse(r.stdout);
-  } catch {
-    json = r.stdout;
-  }
-  return { code: r.status ?? -1, json, stderr: r.stderr };
-}
+/** `bootkey ARGS --json` as nobody (the user the desktop app runs as). */
+const bootkeyAsUser = (args: string[]) => bootkey(args, { uid: NOBODY });
 
 /** A tool fed `input` on stdin (never a shell): exit code and output. */
 function withInput(cmd: string, args: string[], input: string): { code: number; out: string } {
