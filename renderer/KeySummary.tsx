@@ -107,7 +107,8 @@ export function KeySummary({ drive, revision, onChanged }: { drive: DriveDto; re
           <ul>
             {persistence.map((f) => (
               <li key={`${f.dir}/${f.name}`}>
-                <span className="file-name">{f.dir}/{f.name}</span> — {f.usage ? `${formatBytes(f.usage.capacityBytes)}, ${formatBytes(f.usage.usedBytes)} in use` : 'unreadable'}
+                <span className="file-name">{f.dir}/{f.name}</span> — {formatBytes(f.sizeBytes)}
+                {f.usage ? `, ${formatBytes(f.usage.usedBytes)} in use` : f.luks ? ', encrypted' : ', unreadable'}
               </li>
             ))}
           </ul>

@@ -20,10 +20,24 @@ const STATE_WORDS: Record<PersistenceUsageDto['state'], string> = {
 };
 
 function kindWords(file: PersistenceFileDto): string {
-  if (file.role === 'home') return 'home.img: the live system’s /home';
-  if (file.usage?.kind === 'dm-snapshot') return 'Overlay (device-mapper snapshot: the live image’s changed blocks)';
-  if (file.usage?.kind === 'overlayfs-ext4') return 'Overlay (OverlayFS in an ext4 image: the changed files)';
-  return 'Overlay';
+  if (file.role === 'home') return `home.img: the live system’s /home${file.luks ? ', encrypted' : ''} · ${formatBytes(file.sizeBytes)} on the key`;
+  const onKey = ` · ${formatBytes(file.sizeBytes)} on the key`;
+  if (file.usage?.kind === 'dm-snapshot') return `Overlay (device-mapper snapshot: the live image’s changed blocks)${onKey}`;
+  if (file.usage?.kind === 'overlayfs-ext4') return `Overlay (OverlayFS in an ext4 image: the changed files)${onKey}`;
+  return `Overlay${onKey}`;
+}
+
+/** An encrypted home.img: what it is, and what that means at every start. */
+function LuksFacts({ luks }: { luks: NonNullable<PersistenceFileDto['luks']> }) {
+  return (
+    <>
+      <p>
+        <strong>Encrypted</strong> (LUKS{luks.version}, {luks.cipher}) · {formatBytes(luks.dataBytes)} encrypted · the live system asks for its passphrase at every start.
+        How full it is cannot be read while it is locked.
+      </p>
+      {luks.unfinished && <p className="state-invalid">Its encryption was started and not finished: the live system cannot open it. Delete it and create it again.</p>}
+    </>
+  );
 }
 
 /** What a reset throws away, in words a user recognises. */
@@ -148,8 +162,11 @@ export function PersistencePanel({ drive, onChanged }: { drive: DriveDto; onChan
           )}
           {(found.squashfs || found.rootfs || found.iso !== null) && !found.files.some((f) => f.matchesKey) && (
             <CreateForm busy={busy !== null} offerHome={found.kind === 'extracted' && !found.files.some((f) => f.role === 'home')}
-              onCreate={(type, size, homeSize) => void act('Creating the overlay…',
-                () => api.createPersistence({ driveId: drive.id, type, size, ...(found.iso !== null ? { image: found.iso } : {}), ...(homeSize !== undefined ? { homeSize } : {}) }),
+              onCreate={(type, size, home) => void act(home?.passphrase !== undefined ? 'Creating the overlay and the encrypted home.img (this takes a while)…' : 'Creating the overlay…',
+                () => api.createPersistence({
+                  driveId: drive.id, type, size, ...(found.iso !== null ? { image: found.iso } : {}),
+                  ...(home ? { homeSize: home.size } : {}), ...(home?.passphrase !== undefined ? { homePassphrase: home.passphrase } : {}),
+                }),
                 createdWords)} />
           )}
         </div>
@@ -192,7 +209,7 @@ function PersistenceFile({ file, canMerge, busy, onAsk, onGrow }: FileProps) {
         {file.matchesKey && <span className="muted"> (the overlay this key starts with)</span>}
       </p>
       <p className="muted">{kindWords(file)}</p>
-      {usage ? <UsageMeter file={file} usage={usage} /> : <p>{file.encrypted ? 'Encrypted' : 'Unreadable'}: {file.problem}</p>}
+      {usage ? <UsageMeter file={file} usage={usage} /> : file.luks ? <LuksFacts luks={file.luks} /> : <p>Unreadable: {file.problem}</p>}
       {file.kernel.map((k) => (
         <p key={k.device}>In use by the running live system ({k.device}); the kernel says: {k.status}</p>
       ))}
@@ -268,19 +285,34 @@ function createdWords(made: PersistenceFileDto[]): string {
   return `${created} The live system finds it through ${overlay?.kernelParams?.join(' ')} in ${where}.`;
 }
 
-function CreateForm({ busy, offerHome, onCreate }: { busy: boolean; offerHome: boolean; onCreate(type: OverlayTypeDto, size: number, homeSize?: number): void }) {
+/** The home.img to make beside the overlay: its size, and its passphrase when it is encrypted. */
+interface HomeRequest {
+  size: number;
+  passphrase?: string;
+}
+
+function CreateForm({ busy, offerHome, onCreate }: { busy: boolean; offerHome: boolean; onCreate(type: OverlayTypeDto, size: number, home?: HomeRequest): void }) {
   const id = useId();
   const [type, setType] = useState<OverlayTypeDto>('overlayfs');
   const [size, setSize] = useState('1024');
   const [withHome, setWithHome] = useState(false);
   const [home, setHome] = useState('512');
+  const [encrypt, setEncrypt] = useState(false);
+  const [passphrase, setPassphrase] = useState('');
+  const [again, setAgain] = useState('');
   const bytes = mebibytes(size);
   const homeBytes = withHome ? mebibytes(home) : undefined;
-  const ok = bytes !== undefined && (!withHome || homeBytes !== undefined);
+  const encrypted = withHome && encrypt;
+  // Only what the form can tell; what the boot prompt accepts is Bootkey's check, whose refusal shows above.
+  const passphraseProblem = !encrypted ? undefined
+    : passphrase === '' ? 'Type the passphrase.'
+      : again !== passphrase ? 'The two passphrases differ: type the same one twice.' : undefined;
+  const ok = bytes !== undefined && (!withHome || homeBytes !== undefined) && passphraseProblem === undefined;
   return (
     <form className="menu-form" onSubmit={(event) => {
       event.preventDefault();
-      if (ok) onCreate(type, bytes, homeBytes);
+      if (!ok) return;
+      onCreate(type, bytes, homeBytes === undefined ? undefined : { size: homeBytes, ...(encrypted ? { passphrase } : {}) });
     }}>
       <fieldset>
         <legend>Create persistence</legend>
@@ -309,6 +341,26 @@ function CreateForm({ busy, offerHome, onCreate }: { busy: boolean; offerHome: b
               <>
                 <label htmlFor={`${id}-home`}>home.img size in MiB</label>
                 <input id={`${id}-home`} type="number" min={16} step={1} value={home} disabled={busy} aria-invalid={homeBytes === undefined} onChange={(e) => setHome(e.target.value)} />
+                <label className="check">
+                  <input type="checkbox" checked={encrypt} disabled={busy} onChange={(e) => setEncrypt(e.target.checked)} />
+                  Encrypt home.img with a passphrase
+                </label>
+              </>
+            )}
+            {encrypted && (
+              <>
+                <p id={`${id}-pass-help`} className="muted">
+                  The live system asks for this passphrase at every start before it can use /home. It cannot be recovered: without it, the files in home.img are lost.
+                </p>
+                <label htmlFor={`${id}-pass`}>Passphrase for home.img</label>
+                <input id={`${id}-pass`} type="password" autoComplete="new-password" value={passphrase} disabled={busy}
+                  aria-describedby={`${id}-pass-help`} aria-invalid={passphrase === ''} onChange={(e) => setPassphrase(e.target.value)} />
+                <label htmlFor={`${id}-pass-again`}>The same passphrase again</label>
+                <input id={`${id}-pass-again`} type="password" autoComplete="new-password" value={again} disabled={busy}
+                  aria-describedby={`${id}-pass-problem`} aria-invalid={passphraseProblem !== undefined && passphrase !== ''} onChange={(e) => setAgain(e.target.value)} />
+                <p id={`${id}-pass-problem`} className={passphraseProblem ? 'field-problem' : 'muted'} aria-live="polite">
+                  {passphraseProblem ?? 'Both the same.'}
+                </p>
               </>
             )}
           </div>

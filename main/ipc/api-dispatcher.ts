@@ -29,12 +29,13 @@ import {
 import { isCancellation } from '../core/cancellation.js';
 import { BootkeyError } from '../core/errors.js';
 import { COPY_EFI_KIND, type KeyManifest } from '../core/key-manifest.js';
+import { checkPassphrase } from '../core/persistence/encrypted-home.js';
 import type { DiskProvider } from '../ports/disk-provider.js';
 import type { CopyEfiResult, CopyEfiService } from '../services/copy-efi.js';
 import type { DriveService } from '../services/drives.js';
 import type { ImageService } from '../services/images.js';
 import type { MultibootService } from '../services/multiboot.js';
-import type { PersistenceService } from '../services/persistence.js';
+import { MERGE_PHASES, type MergePhase, type PersistenceService } from '../services/persistence.js';
 import { driveDto } from './drive-dto.js';
 import { liveInstallationDto, mergeDto, persistenceFileDto, recoverDto } from './persistence-dto.js';
 
@@ -81,6 +82,17 @@ export type EventListener = <E extends EventName>(event: E, payload: BootkeyEven
 const KEY_FILESYSTEMS = new Set(['vfat', 'exfat']);
 /** Progress events at most this often (the last one of a file always goes). */
 const PROGRESS_INTERVAL_MS = 100;
+
+/** A merge's steps, as the job's progress names them. */
+const MERGE_PHASE_WORDS: Record<MergePhase, string> = {
+  extract: 'Copying rootfs.img out of squashfs.img',
+  apply: 'Applying the overlay’s changed blocks',
+  fsck: 'Checking the merged filesystem (e2fsck)',
+  hash: 'Hashing the merged rootfs.img',
+  mksquashfs: 'Building the new squashfs.img (mksquashfs)',
+  verify: 'Verifying the new squashfs.img (read back, SHA-256)',
+  swap: 'Putting the new squashfs.img in place and resetting the overlay',
+};
 
 export class ApiDispatcher {
   readonly #handlers: Handlers;
@@ -191,10 +203,14 @@ export class ApiDispatcher {
       },
       listPersistence: async (driveId) => (await persistence().list(await this.#keyTarget(driveId))).map(liveInstallationDto),
       persistenceStatus: async (driveId, file) => persistenceFileDto(await persistence().status(await this.#keyTarget(driveId), {}, file)),
-      createPersistence: async ({ driveId, type, image, size, homeSize }) => {
+      createPersistence: async ({ driveId, type, image, size, homeSize, homePassphrase: passphrase }) => {
+        // The bytes typed at the boot prompt; encrypted-home's rules before the key is even opened.
+        const homePassphrase = passphrase === undefined ? undefined : new TextEncoder().encode(passphrase);
+        if (homePassphrase) checkPassphrase(homePassphrase);
         const target = await this.#keyTarget(driveId);
-        const made = await this.#job('Creating live system persistence', () => persistence().create(target,
-          { type, size, ...(image !== undefined ? { image } : {}), ...(homeSize !== undefined ? { homeSize } : {}) }));
+        const made = await this.#job('Creating live system persistence', () => persistence().create(target, {
+          type, size, ...(image !== undefined ? { image } : {}), ...(homeSize !== undefined ? { homeSize } : {}), ...(homePassphrase ? { homePassphrase } : {}),
+        }));
         return made.map(persistenceFileDto);
       },
       growPersistence: async (driveId, file, size) => {
@@ -215,10 +231,16 @@ export class ApiDispatcher {
       mergePersistence: async ({ driveId, file, jobId }) => {
         const target = await this.#keyTarget(driveId);
         const title = `Merging ${file.slice(file.lastIndexOf('/') + 1)} into squashfs.img`;
-        // The service reports no progress of its own: one event says the job runs (no byte counts: indeterminate).
-        this.#progress(jobId)(title, file, 0, 0);
+        // Each step its own reporter: its rate and time left count from the step's start.
+        let phase: MergePhase | undefined;
+        let progress = this.#progress(jobId);
+        const onProgress = (p: { phase: MergePhase; done: number; total: number }) => {
+          if (p.phase !== phase) progress = this.#progress(jobId);
+          phase = p.phase;
+          progress(MERGE_PHASE_WORDS[p.phase], file, p.done, p.total, { index: MERGE_PHASES.indexOf(p.phase) + 1, count: MERGE_PHASES.length });
+        };
         const result = await this.#job(title, () => this.#cancellable(jobId, (signal) =>
-          persistence().merge(target, services.mergeWorkDir ?? tmpdir(), {}, file, { signal })));
+          persistence().merge(target, services.mergeWorkDir ?? tmpdir(), {}, file, { signal, onProgress })));
         return mergeDto(result, await persistence().status(target, {}, file));
       },
       cancelJob: async (jobId) => {
@@ -286,12 +308,12 @@ export class ApiDispatcher {
    * A progress reporter for one job: rate and time left from durable bytes since the job started, or with
    * `perFile` (the bytes count one file at a time) since the file started.
    */
-  #progress(jobId: string, perFile = false): (phase: string, file: string, done: number, total: number) => void {
+  #progress(jobId: string, perFile = false): (phase: string, file: string, done: number, total: number, step?: JobProgressDto['step']) => void {
     const now = this.services.now ?? Date.now;
     let started = now();
     let last = -Infinity;
     let current: string | undefined;
-    return (phase, file, bytesDone, bytesTotal) => {
+    return (phase, file, bytesDone, bytesTotal, step) => {
       const at = now();
       if (perFile && file !== current) {
         if (current !== undefined) started = at;
@@ -302,7 +324,7 @@ export class ApiDispatcher {
       last = at;
       const rate = Math.round(bytesDone / Math.max(0.001, (at - started) / 1000));
       const etaSeconds = rate > 0 ? Math.ceil((bytesTotal - bytesDone) / rate) : 0;
-      const payload: JobProgressDto = { jobId, phase, file, bytesDone, bytesTotal, rate, etaSeconds };
+      const payload: JobProgressDto = { jobId, phase, file, bytesDone, bytesTotal, rate, etaSeconds, ...(step ? { step } : {}) };
       if (bytesTotal > 0) this.services.jobs?.progress?.(bytesDone / bytesTotal);
       for (const listener of this.#listeners) listener('jobProgress', payload);
     };

@@ -6,7 +6,9 @@ import {
   withoutPersistenceFile, withRewrittenFile, type KeyManifest, type ManifestOperation,
 } from '../core/key-manifest.js';
 import { parseSettings, SETTINGS_PATH } from '../core/multiboot/multiboot-settings.js';
-import { checkMergeSpace, planMergeCopies, planMergeSpace, readSquashfsInfo, type SquashfsInfo } from '../core/persistence/dm-merge.js';
+import {
+  checkMergeSpace, planMergeCopies, planMergeSpace, readSquashfsInfo, type ChunkCopy, type SquashfsInfo,
+} from '../core/persistence/dm-merge.js';
 import { readDmSnapshot, RESET_BYTES, SECTOR_BYTES, VALID_FLAG_OFFSET, type DmException } from '../core/persistence/dm-snapshot.js';
 import {
   editLiveEntries, editParamString, LIVE_GRUB_CFGS, overlayParams, withOverlayParams, withoutOverlayParams,
@@ -20,7 +22,9 @@ import type { DurableWriter } from '../ports/durable-writer.js';
 import type { KeyFiles } from '../ports/key-files.js';
 import type { LuksHomeMaker } from '../ports/luks-home.js';
 import type { PrivilegedRunner } from '../ports/privileged-runner.js';
-import type { ClosableByteSource, Ext4CheckResult, Ext4Tools, PersistenceFiles, SquashfsTools } from '../ports/persistence-files.js';
+import type {
+  ClosableByteSource, Ext4CheckResult, Ext4Tools, PersistenceEntry, PersistenceFiles, SquashfsTools,
+} from '../ports/persistence-files.js';
 import type { MultibootService } from './multiboot.js';
 
 /** The part of a key target persistence needs (services/key-target's KeyTarget has all of it). */
@@ -82,6 +86,8 @@ export interface PersistenceFile {
   matchesKey: boolean;
   /** Key path (`/LiveOS/overlay-…`, `/isos/overlay-…`). */
   keyPath: string;
+  /** The file's length on the key (what it takes there, whatever it holds). */
+  sizeBytes: number;
   /** The library ISO (file name in /isos/) this overlay belongs to. */
   iso?: string;
   /** After create: the kernel parameters added to the boot entries of its live image. */
@@ -172,6 +178,47 @@ export interface MergeResult {
   timings: Record<string, number>;
 }
 
+/** The steps of a merge, in the order they run. */
+export const MERGE_PHASES = ['extract', 'apply', 'fsck', 'hash', 'mksquashfs', 'verify', 'swap'] as const;
+export type MergePhase = (typeof MERGE_PHASES)[number];
+
+/**
+ * Where a merge is: told when each step starts, and during `apply` after each batch of chunks (bytes of the
+ * overlay's changed chunks applied of all of them). `total` 0: the step's progress is not counted.
+ */
+export interface MergeProgress {
+  phase: MergePhase;
+  done: number;
+  total: number;
+}
+
+/** Changed chunks are applied in at most this many flushed batches (each a progress report and a cancel point)… */
+const APPLY_BATCHES = 20;
+/** …of at least this many bytes (a small overlay is one flush, as before). */
+const MIN_APPLY_BATCH_BYTES = 16 * 1024 * 1024;
+
+/** The copies cut into consecutive batches of about `batchBytes`, a long coalesced copy split where needed. */
+function applyBatches(copies: readonly ChunkCopy[], batchBytes: number): ChunkCopy[][] {
+  const batches: ChunkCopy[][] = [];
+  let batch: ChunkCopy[] = [];
+  let room = batchBytes;
+  for (const copy of copies) {
+    for (let at = 0; at < copy.length;) {
+      const length = Math.min(room, copy.length - at);
+      batch.push({ cowOffset: copy.cowOffset + at, originOffset: copy.originOffset + at, length });
+      at += length;
+      room -= length;
+      if (room === 0) {
+        batches.push(batch);
+        batch = [];
+        room = batchBytes;
+      }
+    }
+  }
+  if (batch.length) batches.push(batch);
+  return batches;
+}
+
 /** Manifests, settings and grub.cfg files are small; a larger one is not what we think it is. */
 const SMALL_FILE_LIMIT = 1024 * 1024;
 
@@ -233,9 +280,10 @@ export class PersistenceService {
   }
 
   /** One persistence file found in a folder, read offline. */
-  private async describe(root: string, dir: string, name: string, role: PersistenceFile['role'], matchesKey: boolean, iso?: string): Promise<PersistenceFile> {
+  private async describe(root: string, dir: string, entry: PersistenceEntry, role: PersistenceFile['role'], matchesKey: boolean, iso?: string): Promise<PersistenceFile> {
+    const { name, size: sizeBytes } = entry;
     const path = `${dir}/${name}`;
-    const file: PersistenceFile = { name, path, role, matchesKey, keyPath: path.slice(root.length), ...(iso !== undefined ? { iso } : {}) };
+    const file: PersistenceFile = { name, path, role, matchesKey, keyPath: path.slice(root.length), sizeBytes, ...(iso !== undefined ? { iso } : {}) };
     try {
       const luks = await this.withSource(path, readLuksHeader);
       if (luks) {
@@ -261,7 +309,7 @@ export class PersistenceService {
     for (const entry of entries) {
       const role = entry.name === HOME_IMAGE ? 'home' : isOverlayFileName(entry.name) ? 'overlay' : undefined;
       if (!role || entry.kind !== 'file') continue;
-      files.push(await this.describe(root, dir, entry.name, role, entry.name === expected));
+      files.push(await this.describe(root, dir, entry, role, entry.name === expected));
     }
     const has = (name: string) => entries.some((e) => e.name === name && e.kind === 'file');
     return { dir, kind: 'extracted', squashfs: has('squashfs.img'), rootfs: has('rootfs.img'), files };
@@ -276,7 +324,7 @@ export class PersistenceService {
     const root = rootOf(target);
     const dir = `${root}${ISO_DIR}`;
     const entries = (await this.deps.files.list(dir)).filter((e) => e.kind === 'file');
-    const overlays = entries.filter((e) => isOverlayFileName(e.name)).map((e) => e.name);
+    const overlays = entries.filter((e) => isOverlayFileName(e.name));
     const claimed = new Set<string>();
     const found: LiveInstallation[] = [];
     for (const entry of entries.filter((e) => !e.name.startsWith('.') && /\.iso$/i.test(e.name))) {
@@ -288,15 +336,15 @@ export class PersistenceService {
       const iso: LibraryIso = { name: entry.name, label: inspection.label, uuid: inspection.uuid };
       const own = overlayFileName(iso.label, iso.uuid);
       const files: PersistenceFile[] = [];
-      for (const name of overlays.filter((n) => n === own)) {
-        claimed.add(name);
-        files.push(await this.describe(root, dir, name, 'overlay', true, iso.name));
+      for (const overlay of overlays.filter((e) => e.name === own)) {
+        claimed.add(overlay.name);
+        files.push(await this.describe(root, dir, overlay, 'overlay', true, iso.name));
       }
       found.push({ dir, kind: 'iso', iso, squashfs: false, rootfs: false, files });
     }
-    const orphans = overlays.filter((n) => !claimed.has(n));
+    const orphans = overlays.filter((e) => !claimed.has(e.name));
     if (orphans.length) {
-      const files = await Promise.all(orphans.map((n) => this.describe(root, dir, n, 'overlay', false)));
+      const files = await Promise.all(orphans.map((e) => this.describe(root, dir, e, 'overlay', false)));
       found.push({ dir, kind: 'iso', squashfs: false, rootfs: false, files });
     }
     return found;
@@ -400,7 +448,12 @@ export class PersistenceService {
       const boot = await bootPlan((words) => withOverlayParams(words, params));
       operation = { ...operation, state: 'complete' };
       await this.updateManifest(target, (m) => withOperation(m, operation));
-      const made = await Promise.all(madePaths.map((p) => this.describe(root, dir, p.slice(dir.length + 1), p === path ? 'overlay' : 'home', p === path, place.iso)));
+      const listed = await this.deps.files.list(dir);
+      const made = await Promise.all(madePaths.map((p) => {
+        const entry = listed.find((e) => e.name === p.slice(dir.length + 1));
+        if (!entry) throw new BootkeyError('IO_ERROR', `${p} is not on the key after it was made`);
+        return this.describe(root, dir, entry, p === path ? 'overlay' : 'home', p === path, place.iso);
+      }));
       const entryCount = boot.reduce((n, b) => n + b.entries, 0);
       return made.map((f) => (f.role !== 'overlay' ? f : {
         ...f, kernelParams: params, bootEntries: boot,
@@ -544,8 +597,14 @@ export class PersistenceService {
         if (check.exitCode > 1) throw new BootkeyError('MALFORMED_IMAGE', `e2fsck left errors in ${file.path}; not resizing:\n${check.output.slice(-500)}`);
         await this.deps.ext4.resize(file.path, bytes);
       }
-      return { ...file, usage: await this.usageOf(file.path) };
+      return this.measured(file);
     });
+  }
+
+  /** The file as it is after a change in place: its length and usage read again. */
+  private async measured(file: PersistenceFile): Promise<PersistenceFile> {
+    const sizeBytes = await this.withSource(file.path, async (source) => source.size);
+    return { ...file, sizeBytes, usage: await this.usageOf(file.path) };
   }
 
   /**
@@ -560,7 +619,7 @@ export class PersistenceService {
       await this.confirmed(confirm, `reset ${file.keyPath}: ${contentOf(file)} is lost`);
       await target.recheck();
       await this.resetFile(file);
-      return { ...file, usage: await this.usageOf(file.path) };
+      return this.measured(file);
     });
   }
 
@@ -672,10 +731,13 @@ export class PersistenceService {
    * the old image, verified (size, and the hash of the rootfs.img read back out of it), renamed over the old
    * one, then the overlay reset. Free space for every step is checked before the first write; until the
    * rename the old image is untouched. `signal` cancels it up to the rename (BootkeyError CANCELLED, the
-   * temporaries removed); from the rename on it finishes.
+   * temporaries removed); from the rename on it finishes. `onProgress` hears each step start (MERGE_PHASES order)
+   * and the bytes applied.
    */
-  merge(spec: string, workParent: string, identity: LiveIdentity = {}, name?: string, options: { signal?: AbortSignal } = {}): Promise<MergeResult> {
+  merge(spec: string, workParent: string, identity: LiveIdentity = {}, name?: string,
+    options: { signal?: AbortSignal; onProgress?: (progress: MergeProgress) => void } = {}): Promise<MergeResult> {
     const { signal } = options;
+    const report = (phase: MergePhase, done = 0, total = 0) => options.onProgress?.({ phase, done, total });
     const stillWanted = () => {
       if (signal?.aborted) throw new BootkeyError('CANCELLED', 'merge cancelled: the old image and the overlay are unchanged');
     };
@@ -722,12 +784,24 @@ export class PersistenceService {
       try {
         const tree = `${work}/tree`;
         const merged = `${tree}/${ROOTFS_IN_SQUASHFS}`;
+        report('extract');
         await this.deps.squashfs.extract(squashfs, ROOTFS_IN_SQUASHFS, tree, signal);
         lap('extract');
         stillWanted();
-        const { writtenBytes, skippedBytes } = await this.deps.files.copyChunks(file.path, merged, copies);
+        const applyBytes = copies.reduce((sum, c) => sum + c.length, 0);
+        let writtenBytes = 0;
+        let skippedBytes = 0;
+        report('apply', 0, applyBytes);
+        for (const batch of applyBatches(copies, Math.max(MIN_APPLY_BATCH_BYTES, Math.ceil(applyBytes / APPLY_BATCHES)))) {
+          const done = await this.deps.files.copyChunks(file.path, merged, batch);
+          writtenBytes += done.writtenBytes;
+          skippedBytes += done.skippedBytes;
+          report('apply', writtenBytes + skippedBytes, applyBytes);
+          stillWanted();
+        }
         lap('apply');
         stillWanted();
+        report('fsck');
         const fsck = await this.deps.ext4.check(merged, true);
         if (fsck.exitCode > 1) {
           throw new BootkeyError('MALFORMED_IMAGE', `e2fsck left errors in the merged filesystem (status ${fsck.exitCode}); nothing on the key was changed:\n${fsck.output.slice(-500)}`);
@@ -735,16 +809,19 @@ export class PersistenceService {
         lap('fsck');
         stillWanted();
         // Hashing alongside mksquashfs gained nothing on two cores (both are CPU-bound): one after the other.
+        report('hash');
         const rootfsSha256 = await this.deps.files.hash(merged);
         lap('hash');
         await this.deps.files.remove(fresh);
         stillWanted();
+        report('mksquashfs');
         await this.deps.squashfs.build(tree, fresh, { ...info, ...(signal ? { signal } : {}) });
         await this.deps.files.sync(fresh);
         lap('mksquashfs');
         stillWanted();
         // Verified from the new image itself: listed with the right size, and its rootfs.img extracted again (in
         // place of the merged copy, so the work folder never holds two) hashes the same.
+        report('verify');
         const builtSize = await this.deps.squashfs.fileSize(fresh, ROOTFS_IN_SQUASHFS);
         await this.deps.files.removeTree(tree);
         const check = `${work}/check`;
@@ -758,6 +835,7 @@ export class PersistenceService {
         lap('verify');
         // The last moment a cancel is honoured: from the rename on the overlay must be reset to match.
         stillWanted();
+        report('swap');
         await this.deps.files.replace(fresh, squashfs);
         await this.resetFile(file);
         lap('swap-reset');

@@ -15,7 +15,7 @@ import type { CopyEfiEvent, CopyEfiRequest, CopyEfiResult, CopyEfiService } from
 import { DriveService } from '../../main/services/drives.js';
 import type { ImageService } from '../../main/services/images.js';
 import type { MultibootService } from '../../main/services/multiboot.js';
-import type { PersistenceService } from '../../main/services/persistence.js';
+import { MERGE_PHASES, type CreateRequest, type MergeProgress, type PersistenceService } from '../../main/services/persistence.js';
 import type { JobProgressDto, KeySummaryDto, LiveInstallationDto } from '../../preload/contract.js';
 import { MemoryDiskProvider, type FakeDriveSpec } from '../harness/memory-disk-provider.js';
 
@@ -221,4 +221,59 @@ test('persistence: key paths to the service, usage states as DTOs; the summary l
   assert.deepEqual(asked, ['list /media/u/KEY', 'reset /media/u/KEY /LiveOS/overlay-K-1', 'list /media/u/KEY']);
   const info = await dispatcher.call('getAppInfo', []);
   assert.equal(info.ok && (info.value as { features: { persistence: boolean } }).features.persistence, true);
+});
+
+test('create with a home.img passphrase: its UTF-8 bytes reach the service; one the boot prompt cannot take is refused before the key is opened, and never echoed', async () => {
+  const disks = new MemoryDiskProvider([key]);
+  const requests: CreateRequest[] = [];
+  const persistence = {
+    create: async (_target: string, request: CreateRequest) => {
+      requests.push(request);
+      return [];
+    },
+  } as unknown as PersistenceService;
+  const dispatcher = new ApiDispatcher({ version: 't', host: 'web', disks, drives: new DriveService(disks), persistence });
+  const [sdb] = disks.snapshot().drives;
+  const create = (homePassphrase: string) =>
+    dispatcher.call('createPersistence', [{ driveId: sdb!.id, type: 'overlayfs', size: 1 << 26, homeSize: 1 << 26, homePassphrase }]);
+  assert.ok((await create('clé secrète')).ok);
+  assert.deepEqual(requests.map((r) => r.homePassphrase && Buffer.from(r.homePassphrase).toString('utf8')), ['clé secrète']);
+  for (const [secret, words] of [['short7!', /too short/], ['line\nbreak here', /line break or control character/], ['x'.repeat(513), /too long/]] as const) {
+    const refused = await create(secret);
+    assert.ok(!refused.ok, secret);
+    assert.equal(refused.error.code, 'INVALID_ARGUMENT');
+    assert.match(refused.error.message, words);
+    assert.ok(!JSON.stringify(refused).includes(secret.slice(0, 6)), 'the passphrase is not in the error');
+  }
+  assert.equal(requests.length, 1, 'refused passphrases never reach the service');
+});
+
+test('merge progress: each step in order with its number, bytes counted within the apply step', async () => {
+  const disks = new MemoryDiskProvider([key]);
+  const steps: MergeProgress[] = [
+    { phase: 'extract', done: 0, total: 0 }, { phase: 'apply', done: 0, total: 8 * MB }, { phase: 'apply', done: 8 * MB, total: 8 * MB },
+    ...MERGE_PHASES.slice(2).map((phase) => ({ phase, done: 0, total: 0 })),
+  ];
+  const persistence = {
+    merge: async (_t: string, _w: string, _i: unknown, _f: string, options: { onProgress?: (p: MergeProgress) => void }) => {
+      for (const step of steps) options.onProgress?.(step);
+      return { exceptions: 2, fsck: { exitCode: 0 }, oldSquashfsBytes: 1, newSquashfsBytes: 1, rootfsSha256: 'f' };
+    },
+    status: async () => ({ name: 'overlay-K-1', path: '/media/u/KEY/LiveOS/overlay-K-1', keyPath: '/LiveOS/overlay-K-1', role: 'overlay', matchesKey: true, sizeBytes: 8 * MB }),
+  } as unknown as PersistenceService;
+  let clock = 0;
+  const dispatcher = new ApiDispatcher({ version: 't', host: 'web', disks, drives: new DriveService(disks), persistence, now: () => (clock += 10) });
+  const events: JobProgressDto[] = [];
+  dispatcher.subscribe((name, payload) => {
+    if (name === 'jobProgress') events.push(payload as JobProgressDto);
+  });
+  const [sdb] = disks.snapshot().drives;
+  const merged = await dispatcher.call('mergePersistence', [{ driveId: sdb!.id, file: '/LiveOS/overlay-K-1', jobId: 'm-1' }]);
+  assert.ok(merged.ok);
+  assert.deepEqual(events.map((e) => [e.step?.index, e.step?.count, e.bytesDone, e.bytesTotal]), [
+    [1, 7, 0, 0], [2, 7, 0, 8 * MB], [2, 7, 8 * MB, 8 * MB], [3, 7, 0, 0], [4, 7, 0, 0], [5, 7, 0, 0], [6, 7, 0, 0], [7, 7, 0, 0],
+  ]);
+  assert.deepEqual(new Set(events.map((e) => e.phase)).size, 7, 'each step has its own words');
+  assert.match(events[1]!.phase, /Applying/);
+  assert.ok(events.every((e) => e.jobId === 'm-1' && e.file === '/LiveOS/overlay-K-1'));
 });

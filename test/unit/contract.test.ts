@@ -98,7 +98,11 @@ test('validators accept good arguments and say what is wrong with bad ones', () 
     ['createPersistence', [{ driveId: 'd', type: 'dm', size: 2 ** 41 }], /size must be/],
     ['createPersistence', [{ driveId: 'd', type: 'dm', size: 1 << 30, homeSize: 0 }], /homeSize must be/],
     ['createPersistence', [{ driveId: 'd', type: 'dm', size: 1 << 30, image: '../x.iso' }], /must not contain/],
-    ['createPersistence', [{ driveId: 'd', type: 'dm', size: 1 << 30, homePassphrase: 'x' }], /unknown field homePassphrase/],
+    ['createPersistence', [{ driveId: 'd', type: 'dm', size: 1 << 30, homeSize: 1 << 29, homePassphrase: 'correct horse' }], undefined],
+    ['createPersistence', [{ driveId: 'd', type: 'dm', size: 1 << 30, homeSize: 1 << 29, homePassphrase: [1, 2] }], /homePassphrase must be a string/],
+    ['createPersistence', [{ driveId: 'd', type: 'dm', size: 1 << 30, homeSize: 1 << 29, homePassphrase: 'x'.repeat(4097) }], /at most 4096/],
+    ['createPersistence', [{ driveId: 'd', type: 'dm', size: 1 << 30, homePassphrase: 'correct horse' }], /give homeSize too/],
+    ['createPersistence', [{ driveId: 'd', type: 'dm', size: 1 << 30, passphrase: 'x' }], /unknown field passphrase/],
     ['mergePersistence', [{ driveId: 'd', file: '/LiveOS/overlay-A-1', jobId: 'm-1' }], undefined],
     ['mergePersistence', [{ driveId: 'd', file: '/LiveOS/overlay-A-1' }], /job id/],
   ];
