@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -10,7 +10,7 @@ import { hostPersistenceFiles } from '../../main/adapters/persistence/host-persi
 import { squashfsTools } from '../../main/adapters/persistence/squashfs-tools.js';
 import { BootkeyError } from '../../main/core/errors.js';
 import type { SquashfsTools } from '../../main/ports/persistence-files.js';
-import { PersistenceService } from '../../main/services/persistence.js';
+import { MERGE_PHASES, PersistenceService, type MergeProgress } from '../../main/services/persistence.js';
 import { fixture } from '../fixtures/index.js';
 import { tierSuite } from '../harness/tier.js';
 
@@ -18,13 +18,15 @@ import { tierSuite } from '../harness/tier.js';
  * Cancelling a merge (the long job): at each point before the swap — before it starts, while unsquashfs
  * extracts, while mksquashfs builds — it ends in BootkeyError CANCELLED with the old squashfs.img and the
  * overlay byte for byte as they were, and no temporary left on the key or in the work folder. Real tools on a
- * folder key (the UML merge test proves the merge itself).
+ * folder key (the UML merge test proves the merge itself). Also the steps a whole merge reports, in order.
  */
 tierSuite('tools', 'persist merge cancelled', () => {
   let base: string;
   let squashfs: string;
+  let rootfs: string;
   before(async () => {
     squashfs = await fixture('liveos-squashfs');
+    rootfs = await fixture('liveos-rootfs');
     base = mkdtempSync(join(tmpdir(), 'bootkey-merge-cancel-'));
   });
   after(() => rmSync(base, { recursive: true, force: true }));
@@ -101,5 +103,41 @@ tierSuite('tools', 'persist merge cancelled', () => {
     const result = await run.service.merge(run.key, run.work, {}, undefined, { signal: new AbortController().signal });
     assert.equal(result.exceptions, 0);
     assert.deepEqual(readdirSync(run.work), []);
+  });
+
+  test('progress: every step once, in order; the apply step counts the changed chunks’ bytes in batches up to all of them', async () => {
+    // A device-mapper store as the kernel lays it out (4 KiB chunks: header, then areas of one metadata chunk and
+    // 256 data chunks) whose 4200 exceptions hold rootfs.img's own chunks 0…4199: over 16 MiB, so more than one
+    // batch, and a merged filesystem e2fsck finds clean.
+    const run = await keyWith('progress', (t) => t);
+    const origin = readFileSync(rootfs);
+    const count = 4200;
+    const areas = Math.ceil(count / 256);
+    const store = Buffer.alloc((1 + areas * 257) * 4096);
+    store.writeUInt32LE(0x70416e53, 0); // SnAp
+    store.writeUInt32LE(1, 4); // valid
+    store.writeUInt32LE(1, 8);
+    store.writeUInt32LE(8, 12); // sectors a chunk
+    for (let i = 0; i < count; i++) {
+      const area = Math.floor(i / 256);
+      const metadata = 1 + area * 257;
+      const data = metadata + 1 + (i % 256);
+      store.writeBigUInt64LE(BigInt(i), metadata * 4096 + (i % 256) * 16);
+      store.writeBigUInt64LE(BigInt(data), metadata * 4096 + (i % 256) * 16 + 8);
+      origin.copy(store, data * 4096, i * 4096, (i + 1) * 4096);
+    }
+    writeFileSync(run.overlay, store);
+    const seen: MergeProgress[] = [];
+    const result = await run.service.merge(run.key, run.work, {}, undefined, { onProgress: (p) => seen.push(p) });
+    assert.equal(result.exceptions, count);
+    assert.equal(result.writtenBytes + result.skippedBytes, count * 4096);
+    assert.equal(result.fsck.exitCode, 0, 'the chunks put back are the filesystem’s own');
+    assert.deepEqual(seen.map((p) => p.phase).filter((phase, i, all) => phase !== all[i - 1]), [...MERGE_PHASES]);
+    const apply = seen.filter((p) => p.phase === 'apply');
+    assert.ok(apply.every((p) => p.total === count * 4096), 'the total is the changed chunks’ bytes');
+    assert.deepEqual([apply[0]?.done, apply.at(-1)?.done], [0, count * 4096]);
+    assert.ok(apply.length >= 3, `${apply.length} apply reports: a start and more than one batch`);
+    assert.ok(apply.every((p, i) => i === 0 || p.done > apply[i - 1]!.done), 'apply only goes forward');
+    assert.ok(seen.filter((p) => p.phase !== 'apply').every((p) => p.done === 0 && p.total === 0), 'other steps count nothing');
   });
 });
