@@ -2,11 +2,10 @@
  * The Electron main process: refuses to run as root, keeps one instance, locks down web contents, opens the
  * window and binds the contract over IPC to the services (udisks through the drives service).
  */
-import dbus from 'dbus-next';
 import { app, dialog, type BrowserWindow } from 'electron';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { UdisksClient } from '../adapters/udisks/udisks-client.js';
+import { connectSystemUdisks } from '../adapters/udisks/system-udisks.js';
 import { ApiDispatcher } from '../ipc/api-dispatcher.js';
 import { hostKeyServices } from '../ipc/host-services.js';
 import { bindIpc } from '../ipc/ipc-bridge.js';
@@ -28,9 +27,8 @@ async function start(): Promise<void> {
   });
   await app.whenReady();
   lockDownWebContents();
-  const bus = dbus.systemBus({ negotiateUnixFd: true });
-  const disks = new UdisksClient({ bus });
-  await disks.start();
+  const udisks = await connectSystemUdisks({ required: true });
+  const { disks } = udisks;
   const drives = new DriveService(disks);
   const dispatcher = new ApiDispatcher({
     version: app.getVersion(),
@@ -47,10 +45,7 @@ async function start(): Promise<void> {
     window = undefined;
   });
   app.on('window-all-closed', () => {
-    void disks.stop().finally(() => {
-      bus.disconnect();
-      app.quit();
-    });
+    void udisks.close().finally(() => app.quit());
   });
 }
 

@@ -1,7 +1,7 @@
 /**
- * The key services over the host's files, for the front ends that speak the contract (the desktop app, the web
- * test host and its browser tests): image inspection, copy-EFI, the multi-ISO key and LiveOS persistence, as the
- * CLI builds them, and the key's manifest for its summary.
+ * The key services over the host's files, built in this one place for every front end (the desktop app, the web
+ * test host and its browser tests, and the CLI through main/cli/key-services.ts): image inspection, copy-EFI, the
+ * multi-ISO key, LiveOS persistence (with encrypted home.img), and the key's manifest for its summary.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +12,7 @@ import { hostGrubBuilder } from '../adapters/grub/host-grub-builder.js';
 import { HelperRunner } from '../adapters/helper/helper-runner.js';
 import { e2fsprogs } from '../adapters/persistence/e2fsprogs.js';
 import { hostPersistenceFiles } from '../adapters/persistence/host-persistence-files.js';
+import { luksHomeMaker } from '../adapters/persistence/luks-home-maker.js';
 import { squashfsTools } from '../adapters/persistence/squashfs-tools.js';
 import { JOURNAL_PATH, MANIFEST_PATH, survivingManifest, type KeyManifest } from '../core/key-manifest.js';
 import type { DiskProvider } from '../ports/disk-provider.js';
@@ -27,8 +28,11 @@ import type { KeyServices } from './api-dispatcher.js';
 /** A manifest far larger than any Bootkey writes is not read into memory. */
 const MANIFEST_LIMIT = 16 * 1024 * 1024;
 
+/** Every key service, none missing (the CLI calls them directly). */
+export type HostKeyServices = Required<Omit<KeyServices, 'mergeWorkDir'>>;
+
 /** `runner`: the privileged helper (pkexec) by default; tests over a fake disk provider pass their own. */
-export function hostKeyServices(disks: DiskProvider, drives: DriveService, runner: PrivilegedRunner = new HelperRunner({})): KeyServices {
+export function hostKeyServices(disks: DiskProvider, drives: DriveService, runner: PrivilegedRunner = new HelperRunner({})): HostKeyServices {
   const wait = (ms: number) => sleep(ms);
   const openTarget = (spec: string) => openKeyTarget(spec, { disks, drives, files: hostKeyFiles, sleep: wait });
   // Read as copy-efi reads it (what survived of the manifest and its journal); CopyEfiService keeps its reader private.
@@ -61,7 +65,7 @@ export function hostKeyServices(disks: DiskProvider, drives: DriveService, runne
     multiboot,
     persistence: new PersistenceService({
       files: hostPersistenceFiles, ext4: e2fsprogs, squashfs: squashfsTools, runner, openTarget, now: () => new Date(),
-      keyFiles: hostKeyFiles, writer: hostDurableWriter(), multiboot,
+      keyFiles: hostKeyFiles, writer: hostDurableWriter(), multiboot, luks: luksHomeMaker,
     }),
     manifests: { read: readManifest },
   };

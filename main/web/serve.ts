@@ -4,18 +4,16 @@
  * dist/preload and dist/renderer). Files dropped onto the page are looked up by name in the one folder named by
  * BOOTKEY_WEB_DROP_FOLDER (a page cannot know a dropped file's path); without it, dropping is refused.
  */
-import dbus from 'dbus-next';
 import { isAbsolute, join } from 'node:path';
-import { UdisksClient } from '../adapters/udisks/udisks-client.js';
+import { connectSystemUdisks } from '../adapters/udisks/system-udisks.js';
 import { ApiDispatcher } from '../ipc/api-dispatcher.js';
 import { hostKeyServices } from '../ipc/host-services.js';
 import { DriveService } from '../services/drives.js';
 import { startWebHost } from './web-host.js';
 
 async function main(): Promise<void> {
-  const bus = dbus.systemBus({ negotiateUnixFd: true });
-  const disks = new UdisksClient({ bus });
-  await disks.start();
+  const udisks = await connectSystemUdisks({ required: true });
+  const { disks } = udisks;
   const drives = new DriveService(disks);
   const dropFolder = process.env.BOOTKEY_WEB_DROP_FOLDER;
   if (dropFolder !== undefined && !isAbsolute(dropFolder)) throw new Error('BOOTKEY_WEB_DROP_FOLDER must be an absolute path');
@@ -31,8 +29,7 @@ async function main(): Promise<void> {
   process.stdout.write(`Bootkey web test host: ${host.url}\n`);
   const stop = async () => {
     await host.close();
-    await disks.stop();
-    bus.disconnect();
+    await udisks.close();
   };
   process.once('SIGINT', () => void stop());
   process.once('SIGTERM', () => void stop());

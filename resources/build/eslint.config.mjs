@@ -64,7 +64,12 @@ export default tseslint.config(
   {
     basePath: root,
     files: ['main/cli/**', 'main/web/**'],
-    rules: { 'no-restricted-imports': restrict([electron], []) },
+    rules: { 'no-restricted-imports': restrict([electron, dbus], []) },
+  },
+  {
+    basePath: root,
+    files: ['main/app/**', 'main/ipc/**'],
+    rules: { 'no-restricted-imports': restrict([dbus], []) },
   },
   {
     basePath: root,

@@ -24,6 +24,9 @@ const cases: [folder: string, source: string, forbidden: boolean][] = [
   ['main/adapters', "import { open } from 'node:fs/promises';\nexport const x = open;\n", false],
   ['main/cli', "import { app } from 'electron';\nexport const x = app;\n", true],
   ['main/cli', "import { open } from 'node:fs/promises';\nexport const x = open;\n", false],
+  ['main/cli', "import dbus from 'dbus-next';\nexport const x = dbus;\n", true],
+  ['main/app', "import dbus from 'dbus-next';\nexport const x = dbus;\n", true],
+  ['main/adapters/udisks', "import dbus from 'dbus-next';\nexport const x = dbus;\n", false],
 ];
 
 for (const [folder, source, forbidden] of cases) {

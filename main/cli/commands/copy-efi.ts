@@ -1,21 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import dbus from 'dbus-next';
-import { hostDurableWriter } from '../../adapters/fs/durable-writer.js';
-import { hostImageFiles } from '../../adapters/fs/image-files.js';
-import { hostKeyFiles } from '../../adapters/fs/key-files.js';
-import { hostGrubBuilder } from '../../adapters/grub/host-grub-builder.js';
-import { UdisksClient } from '../../adapters/udisks/udisks-client.js';
 import { formatBytes } from '../../core/drive-policy.js';
 import { BootkeyError } from '../../core/errors.js';
-import { CopyEfiService, type CopyEfiEvent } from '../../services/copy-efi.js';
-import { DriveService } from '../../services/drives.js';
-import { openKeyTarget } from '../../services/key-target.js';
+import type { CopyEfiEvent } from '../../services/copy-efi.js';
 import { parseCommandArgs, requirePositionals } from '../args.js';
 import { reportError } from '../bootkey.js';
 import { cancelOnSignal } from '../cancel-on-signal.js';
 import { EXIT_OK, type CliIo, type Command } from '../command.js';
+import { withKeyServices } from '../key-services.js';
 import { progressPrinter } from '../progress.js';
 
 const COPY_USAGE = `Usage: bootkey copy-efi SOURCE --to TARGET [--replace] [--dry-run] [--json]
@@ -33,28 +24,6 @@ const UNDO_USAGE = `Usage: bootkey undo-efi --from TARGET [--json]
 Removes every file Bootkey added to TARGET (also what an interrupted copy left) and puts back the files it
 replaced, as recorded in TARGET's /.bootkey/manifest.json.`;
 
-/** The services over udisks and the host's files; udisks is optional for a folder target. */
-async function withService<T>(work: (service: CopyEfiService) => Promise<T>): Promise<T> {
-  const bus = dbus.systemBus({ negotiateUnixFd: true });
-  const disks = new UdisksClient({ bus });
-  const started = await disks.start().then(() => true, () => false);
-  const drives = new DriveService(disks);
-  const service = new CopyEfiService({
-    images: hostImageFiles,
-    files: hostKeyFiles,
-    writer: hostDurableWriter(),
-    grub: hostGrubBuilder,
-    openTarget: (spec, options) => openKeyTarget(spec, { disks, drives, files: hostKeyFiles, sleep: (ms) => sleep(ms) }, options),
-    newId: () => `${new Date().toISOString().replace(/[-:.]/g, '').slice(0, 15)}-${randomUUID().slice(0, 8)}`,
-    now: () => new Date(),
-  });
-  try {
-    return await work(service);
-  } finally {
-    if (started) await disks.stop().catch(() => undefined);
-    bus.disconnect();
-  }
-}
 
 function printPlan(event: Extract<CopyEfiEvent, { event: 'plan' }>, io: CliIo, dryRun: boolean): void {
   const { plan, selection, target } = event;
@@ -90,7 +59,7 @@ export const copyEfiCommand: Command = {
       }
       const target = resolve(values.to);
       const progress = progressPrinter(io, json);
-      const result = await cancelOnSignal(io, (signal) => withService((service) => service.copy({ source, target, replace: values.replace === true, dryRun, signal }, (event) => {
+      const result = await cancelOnSignal(io, (signal) => withKeyServices(({ copyEfi: service }) => service.copy({ source, target, replace: values.replace === true, dryRun, signal }, (event) => {
         if (event.event === 'plan') {
           if (json) io.stdout.write(`${JSON.stringify({ event: 'plan', target: event.target, loaderSource: event.selection.loaderSource,
             files: event.plan.files.map(({ content: _content, ...f }) => f), bytes: event.plan.bytes, requiredBytes: event.plan.requiredBytes,
@@ -122,7 +91,7 @@ export const undoEfiCommand: Command = {
       if (typeof values.from !== 'string') {
         return reportError(new BootkeyError('INVALID_ARGUMENT', `--from TARGET is required\n${UNDO_USAGE}`), json, io);
       }
-      const result = await withService((service) => service.undo(resolve(values.from as string)));
+      const result = await withKeyServices(({ copyEfi: service }) => service.undo(resolve(values.from as string)));
       if (json) io.stdout.write(`${JSON.stringify({ event: 'done', ...result })}\n`);
       else {
         io.stderr.write(`removed ${result.removed.length} files, restored ${result.restored.length}${result.kept.length ? `; kept ${result.kept.length} you changed: ${result.kept.join(', ')}` : ''}\n`);

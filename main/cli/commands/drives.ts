@@ -1,6 +1,5 @@
-import dbus from 'dbus-next';
 import { formatBytes } from '../../core/drive-policy.js';
-import { UdisksClient } from '../../adapters/udisks/udisks-client.js';
+import { connectSystemUdisks } from '../../adapters/udisks/system-udisks.js';
 import { DriveService, type DriveListing } from '../../services/drives.js';
 import { EXIT_BAD_INPUT, EXIT_OK, type Command } from '../command.js';
 
@@ -67,17 +66,14 @@ export const drivesCommand: Command = {
       io.stderr.write(`bootkey: drives: unknown option '${unknown}'\n${USAGE}\n`);
       return EXIT_BAD_INPUT;
     }
-    const bus = dbus.systemBus({ negotiateUnixFd: true });
-    const disks = new UdisksClient({ bus });
+    const udisks = await connectSystemUdisks({ required: true });
     try {
-      await disks.start();
-      const listings = await new DriveService(disks).list({ all: args.includes('--all') });
+      const listings = await new DriveService(udisks.disks).list({ all: args.includes('--all') });
       if (args.includes('--json')) io.stdout.write(`${JSON.stringify({ drives: listings.map(toJson) }, null, 2)}\n`);
       else io.stdout.write(listings.length > 0 ? `${listings.map(toText).join('\n\n')}\n` : 'No drive Bootkey can use.\n');
-      await disks.stop();
       return EXIT_OK;
     } finally {
-      bus.disconnect();
+      await udisks.close();
     }
   },
 };

@@ -1,21 +1,13 @@
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
-import dbus from 'dbus-next';
-import { hostDurableWriter } from '../../adapters/fs/durable-writer.js';
-import { hostImageFiles } from '../../adapters/fs/image-files.js';
-import { hostKeyFiles } from '../../adapters/fs/key-files.js';
-import { hostGrubBuilder } from '../../adapters/grub/host-grub-builder.js';
-import { HelperRunner } from '../../adapters/helper/helper-runner.js';
-import { UdisksClient } from '../../adapters/udisks/udisks-client.js';
 import { formatBytes } from '../../core/drive-policy.js';
 import { BootkeyError } from '../../core/errors.js';
 import type { GrubMenu } from '../../core/grub/grub-menu.js';
-import { DriveService } from '../../services/drives.js';
-import { MultibootService, type MenuChanges } from '../../services/multiboot.js';
+import { type MenuChanges } from '../../services/multiboot.js';
 import { parseCommandArgs, requirePositionals, wholeNumber } from '../args.js';
 import { cancelOnSignal } from '../cancel-on-signal.js';
 import { EXIT_OK, type CliIo, type Command } from '../command.js';
+import { withKeyServices } from '../key-services.js';
 import { progressPrinter } from '../progress.js';
 
 const USAGE = `Usage: bootkey multiboot init TARGET [--fresh [--label L] [--yes]] [--json]
@@ -37,24 +29,6 @@ A key that boots many ISO files through GRUB, on BIOS and UEFI machines. TARGET 
   menu     rewrites the menu from the ISOs on the key; --print shows it. Titles, extra kernel parameters,
            default entry, timeout and serial console are kept on the key for every later rewrite.`;
 
-/** The service over udisks, the host's files and GRUB; BOOTKEY_HELPER runs a helper directly (tests, as root). */
-async function withService<T>(work: (service: MultibootService) => Promise<T>): Promise<T> {
-  const bus = dbus.systemBus({ negotiateUnixFd: true });
-  const disks = new UdisksClient({ bus });
-  const started = await disks.start().then(() => true, () => false);
-  const helper = process.env.BOOTKEY_HELPER;
-  const service = new MultibootService({
-    disks, drives: new DriveService(disks), files: hostKeyFiles, writer: hostDurableWriter(), images: hostImageFiles,
-    grub: hostGrubBuilder, runner: new HelperRunner(helper ? { helperPath: helper, direct: true } : {}),
-    sleep: (ms) => sleep(ms),
-  });
-  try {
-    return await work(service);
-  } finally {
-    if (started) await disks.stop().catch(() => undefined);
-    bus.disconnect();
-  }
-}
 
 /** Seconds, or -1 to wait for a key forever (written `--timeout=-1`). */
 function timeoutOf(value: string): number {
@@ -115,7 +89,7 @@ export const multibootCommand: Command = {
       case 'init': {
         requirePositionals(positionals, 1, 1, USAGE);
         const progress = progressPrinter(io, json);
-        const report = await cancelOnSignal(io, (signal) => withService((s) => s.init(spec, {
+        const report = await cancelOnSignal(io, (signal) => withKeyServices(({ multiboot: s }) => s.init(spec, {
           fresh: values.fresh === true, label: values.label as string | undefined,
           confirm: (description) => askToErase(description, io, values.yes === true), signal,
         }, (p) => progress.update(p.phase, p.done, p.total))));
@@ -135,7 +109,7 @@ export const multibootCommand: Command = {
           throw new BootkeyError('INVALID_ARGUMENT', '--title and --params apply to one ISO at a time (or use `menu --title NAME=T`)');
         }
         const progress = progressPrinter(io, json);
-        const result = await cancelOnSignal(io, (signal) => withService((s) => s.add(spec, names.map((n) => resolve(n)),
+        const result = await cancelOnSignal(io, (signal) => withKeyServices(({ multiboot: s }) => s.add(spec, names.map((n) => resolve(n)),
           (p) => progress.update(p.phase, p.done, p.total, p.done === p.total), { title, extraParams, signal })));
         progress.done();
         if (json) out({ added: result.added, warnings: result.warnings, entries: result.menu.entries });
@@ -147,7 +121,7 @@ export const multibootCommand: Command = {
       }
       case 'remove': {
         requirePositionals(positionals, 2, Number.MAX_SAFE_INTEGER, USAGE);
-        const result = await withService((s) => s.remove(spec, names));
+        const result = await withKeyServices(({ multiboot: s }) => s.remove(spec, names));
         if (json) out({ removed: result.removed, entries: result.menu.entries });
         else {
           io.stdout.write(`Removed ${result.removed.join(', ')}\n`);
@@ -157,7 +131,7 @@ export const multibootCommand: Command = {
       }
       case 'list': {
         requirePositionals(positionals, 1, 1, USAGE);
-        const isos = await withService((s) => s.list(spec, { verify: values.verify === true }));
+        const isos = await withKeyServices(({ multiboot: s }) => s.list(spec, { verify: values.verify === true }));
         if (json) out({ isos });
         else {
           for (const i of isos) {
@@ -179,7 +153,7 @@ export const multibootCommand: Command = {
           ...(values.title && { titles: pairs(values.title, 'title') }),
           ...(values.params && { extraParams: pairs(values.params, 'params') }),
         };
-        const menu = await withService((s) => s.menu(spec, changes));
+        const menu = await withKeyServices(({ multiboot: s }) => s.menu(spec, changes));
         if (json) out({ entries: menu.entries, warnings: menu.warnings, ...(values.print && { text: menu.text }) });
         else {
           if (values.print) io.stdout.write(menu.text);

@@ -1,29 +1,20 @@
 import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
-import dbus from 'dbus-next';
 import { hostDurableWriter } from '../../adapters/fs/durable-writer.js';
-import { hostImageFiles } from '../../adapters/fs/image-files.js';
 import { hostKeyFiles } from '../../adapters/fs/key-files.js';
-import { hostGrubBuilder } from '../../adapters/grub/host-grub-builder.js';
-import { HelperRunner } from '../../adapters/helper/helper-runner.js';
 import { e2fsprogs } from '../../adapters/persistence/e2fsprogs.js';
-import { luksHomeMaker } from '../../adapters/persistence/luks-home-maker.js';
 import { hostPersistenceFiles } from '../../adapters/persistence/host-persistence-files.js';
 import { squashfsTools } from '../../adapters/persistence/squashfs-tools.js';
-import { UdisksClient } from '../../adapters/udisks/udisks-client.js';
 import { formatBytes } from '../../core/drive-policy.js';
 import { BootkeyError } from '../../core/errors.js';
 import { dmStatusText } from '../../core/persistence/dm-snapshot.js';
 import type { OverlayUsage } from '../../core/persistence/overlay-status.js';
 import { parseSize } from '../../core/persistence/persistence-plan.js';
-import { DriveService } from '../../services/drives.js';
-import { openKeyTarget } from '../../services/key-target.js';
-import { MultibootService } from '../../services/multiboot.js';
 import { PersistenceService, type Confirm, type LiveInstallation, type LiveIdentity, type PersistenceFile } from '../../services/persistence.js';
 import { parseCommandArgs, requirePositionals, type ParsedArgs } from '../args.js';
 import { reportError } from '../bootkey.js';
 import { EXIT_OK, type CliIo, type Command } from '../command.js';
+import { withKeyServices } from '../key-services.js';
 import { readHomePassphrase } from './persist-passphrase.js';
 
 const USAGE = `Usage: bootkey persist SUBCOMMAND ...
@@ -61,36 +52,6 @@ reset, recover and delete say what is lost and ask; without a terminal they need
 
 const COMMON = { json: { type: 'boolean' }, label: { type: 'string' }, uuid: { type: 'string' } } as const;
 
-async function withService<T>(work: (service: PersistenceService) => Promise<T>): Promise<T> {
-  const bus = dbus.systemBus({ negotiateUnixFd: true });
-  const disks = new UdisksClient({ bus });
-  const started = await disks.start().then(() => true, () => false);
-  const drives = new DriveService(disks);
-  const runner = new HelperRunner(process.env.BOOTKEY_HELPER ? { helperPath: process.env.BOOTKEY_HELPER, direct: true } : {});
-  const writer = hostDurableWriter();
-  const multiboot = new MultibootService({
-    disks, drives, files: hostKeyFiles, writer, images: hostImageFiles, grub: hostGrubBuilder, runner, sleep: (ms) => sleep(ms),
-  });
-  const service = new PersistenceService({
-    files: hostPersistenceFiles,
-    ext4: e2fsprogs,
-    squashfs: squashfsTools,
-    // BOOTKEY_HELPER runs a helper directly (tests, as root), as for multiboot.
-    runner,
-    openTarget: (spec) => openKeyTarget(spec, { disks, drives, files: hostKeyFiles, sleep: (ms) => sleep(ms) }),
-    now: () => new Date(),
-    keyFiles: hostKeyFiles,
-    writer,
-    multiboot,
-    luks: luksHomeMaker,
-  });
-  try {
-    return await work(service);
-  } finally {
-    if (started) await disks.stop().catch(() => undefined);
-    bus.disconnect();
-  }
-}
 
 function usageLine(u: OverlayUsage): string {
   const head = `${u.type}, ${formatBytes(u.usedBytes)} of ${formatBytes(u.capacityBytes)} used (${u.percentUsed}%)`;
@@ -140,7 +101,7 @@ type Sub = (values: ParsedArgs['values'], positionals: string[], io: CliIo) => P
 const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | 'boolean' }>; min: number; max: number; run: Sub }> = {
   list: {
     options: {}, min: 1, max: 1,
-    run: (values, [target], io) => withService(async (s) => {
+    run: (values, [target], io) => withKeyServices(async ({ persistence: s }) => {
       const found = await s.list(target as string, identity(values));
       const text = found.length === 0 ? `no LiveOS folder and no Fedora live ISO on ${target}` : found.map(installationText).join('\n');
       return print(io, values.json === true, found, text);
@@ -156,7 +117,7 @@ const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | '
         return print(io, values.json === true, usage, `${file}: ${usageLine(usage)}`);
       }
       if (target === undefined) throw new BootkeyError('INVALID_ARGUMENT', `status needs a TARGET or --file\n${USAGE}`);
-      const file = await withService((s) => s.status(target, identity(values), name));
+      const file = await withKeyServices(({ persistence: s }) => s.status(target, identity(values), name));
       return print(io, values.json === true, file, `${file.path}\n${fileLine(file)}`);
     },
   },
@@ -171,7 +132,7 @@ const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | '
       const homeSize = values.home === undefined ? undefined : parseSize(values.home as string);
       const passphraseFile = values['home-passphrase-file'] as string | undefined;
       const homePassphrase = passphraseFile === undefined ? undefined : await readHomePassphrase(passphraseFile, io);
-      return withService(async (s) => {
+      return withKeyServices(async ({ persistence: s }) => {
         const made = await s.create(target as string, { ...identity(values), type, size, ...(homeSize !== undefined ? { homeSize } : {}),
           ...(homePassphrase ? { homePassphrase } : {}),
           ...(values.image !== undefined ? { image: values.image as string } : {}) });
@@ -186,7 +147,7 @@ const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | '
     run: (values, [target, name], io) => {
       if (values.size === undefined) throw new BootkeyError('INVALID_ARGUMENT', `grow needs --size\n${USAGE}`);
       const size = parseSize(values.size as string);
-      return withService(async (s) => {
+      return withKeyServices(async ({ persistence: s }) => {
         const file = await s.grow(target as string, size, identity(values), name);
         return print(io, values.json === true, file, `grew ${file.path}\n${fileLine(file)}`);
       });
@@ -194,14 +155,14 @@ const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | '
   },
   reset: {
     options: { yes: { type: 'boolean' } }, min: 1, max: 2,
-    run: (values, [target, name], io) => withService(async (s) => {
+    run: (values, [target, name], io) => withKeyServices(async ({ persistence: s }) => {
       const file = await s.reset(target as string, identity(values), name, asker(io, values.yes === true));
       return print(io, values.json === true, file, `reset ${file.path}\n${fileLine(file)}`);
     }),
   },
   recover: {
     options: { yes: { type: 'boolean' } }, min: 1, max: 2,
-    run: (values, [target, name], io) => withService(async (s) => {
+    run: (values, [target, name], io) => withKeyServices(async ({ persistence: s }) => {
       const r = await s.recover(target as string, identity(values), name, asker(io, values.yes === true));
       const text = [`recovered ${r.path} (header saved in ${r.backup})`, `  now: ${usageLine(r.after)}`,
         ...(r.fsck ? [`  e2fsck status ${r.fsck.exitCode}`] : ['  check its filesystem through a snapshot before use (e2fsck -f on the activated overlay)'])];
@@ -210,7 +171,7 @@ const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | '
   },
   delete: {
     options: { yes: { type: 'boolean' } }, min: 2, max: 4,
-    run: (values, [target, ...names], io) => withService(async (s) => {
+    run: (values, [target, ...names], io) => withKeyServices(async ({ persistence: s }) => {
       const r = await s.delete(target as string, names, identity(values), asker(io, values.yes === true));
       const text = [...r.removed.map((p) => `deleted ${p}`),
         ...r.bootEntries.map((b) => `  kernel parameters taken out of ${b.file} (${b.entries} entr${b.entries === 1 ? 'y' : 'ies'})`)];
@@ -219,7 +180,7 @@ const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | '
   },
   merge: {
     options: { work: { type: 'string' } }, min: 1, max: 2,
-    run: (values, [target, name], io) => withService(async (s) => {
+    run: (values, [target, name], io) => withKeyServices(async ({ persistence: s }) => {
       const r = await s.merge(target as string, (values.work as string | undefined) ?? tmpdir(), identity(values), name);
       const text = [`merged ${r.overlay} into ${r.squashfs} (${r.compression}, ${r.blockSize}-byte blocks)`,
         `  ${r.exceptions} changed chunks in ${r.copies} copies; ${formatBytes(r.oldSquashfsBytes)} → ${formatBytes(r.newSquashfsBytes)}`,
