@@ -341,29 +341,37 @@ function CreateForm({ busy, offerHome, onCreate }: { busy: boolean; offerHome: b
               <>
                 <label htmlFor={`${id}-home`}>home.img size in MiB</label>
                 <input id={`${id}-home`} type="number" min={16} step={1} value={home} disabled={busy} aria-invalid={homeBytes === undefined} onChange={(e) => setHome(e.target.value)} />
-                <label className="check">
-                  <input type="checkbox" checked={encrypt} disabled={busy} onChange={(e) => setEncrypt(e.target.checked)} />
-                  Encrypt home.img with a passphrase
-                </label>
-              </>
-            )}
-            {encrypted && (
-              <>
-                <p id={`${id}-pass-help`} className="muted">
-                  The live system asks for this passphrase at every start before it can use /home. It cannot be recovered: without it, the files in home.img are lost.
-                </p>
-                <label htmlFor={`${id}-pass`}>Passphrase for home.img</label>
-                <input id={`${id}-pass`} type="password" autoComplete="new-password" value={passphrase} disabled={busy}
-                  aria-describedby={`${id}-pass-help`} aria-invalid={passphrase === ''} onChange={(e) => setPassphrase(e.target.value)} />
-                <label htmlFor={`${id}-pass-again`}>The same passphrase again</label>
-                <input id={`${id}-pass-again`} type="password" autoComplete="new-password" value={again} disabled={busy}
-                  aria-describedby={`${id}-pass-problem`} aria-invalid={passphraseProblem !== undefined && passphrase !== ''} onChange={(e) => setAgain(e.target.value)} />
-                <p id={`${id}-pass-problem`} className={passphraseProblem ? 'field-problem' : 'muted'} aria-live="polite">
-                  {passphraseProblem ?? 'Both the same.'}
-                </p>
               </>
             )}
           </div>
+        )}
+        {offerHome && withHome && (
+          <div className="field">
+            <label className="check">
+              <input type="checkbox" checked={encrypt} disabled={busy} onChange={(e) => setEncrypt(e.target.checked)} />
+              Encrypt home.img with a passphrase
+            </label>
+          </div>
+        )}
+        {encrypted && (
+          <>
+            <p id={`${id}-pass-help`} className="muted">
+              The live system asks for this passphrase at every start before it can use /home. It cannot be recovered: without it, the files in home.img are lost.
+            </p>
+            <div className="field">
+              <label htmlFor={`${id}-pass`}>Passphrase for home.img</label>
+              <input id={`${id}-pass`} type="password" autoComplete="new-password" value={passphrase} disabled={busy}
+                aria-describedby={`${id}-pass-help`} aria-invalid={passphrase === ''} onChange={(e) => setPassphrase(e.target.value)} />
+            </div>
+            <div className="field">
+              <label htmlFor={`${id}-pass-again`}>The same passphrase again</label>
+              <input id={`${id}-pass-again`} type="password" autoComplete="new-password" value={again} disabled={busy}
+                aria-describedby={`${id}-pass-problem`} aria-invalid={passphraseProblem !== undefined && passphrase !== ''} onChange={(e) => setAgain(e.target.value)} />
+            </div>
+            <p id={`${id}-pass-problem`} className={passphraseProblem ? 'field-problem' : 'muted'} aria-live="polite">
+              {passphraseProblem ?? 'Both the same.'}
+            </p>
+          </>
         )}
         <button type="submit" className="primary" disabled={busy || !ok}>
           Create

@@ -34,6 +34,8 @@ const MiB = 1024 * 1024;
 const OVERLAY = 'overlay-LIVE-1234-ABCD';
 /** A second overlay, for another label: the device-mapper store this test writes itself. */
 const DM_OVERLAY = 'overlay-OLDLIVE-0000-0001';
+/** The overlay dracut looks for on the third key, which gets an encrypted home.img. */
+const CRYPT_OVERLAY = 'overlay-CRYPT-9ABC-DEF0';
 
 /** Used blocks as dumpe2fs reads the superblock, as a percentage with two decimals. */
 function ext4Percent(image: string): number {
@@ -58,6 +60,7 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
   let work: string;
   let liveDir: string;
   let libraryDir: string;
+  let cryptDir: string;
   let rootfs: string;
   let host: WebHost;
   let context: BrowserContext;
@@ -84,12 +87,16 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
     work = mkdtempSync(join(tmpdir(), 'bootkey-persistence-ui-'));
     liveDir = join(work, 'live');
     libraryDir = join(work, 'library');
+    cryptDir = join(work, 'crypt');
     const dropDir = join(work, 'drop');
-    for (const dir of [liveDir, libraryDir, dropDir]) mkdirSync(dir);
+    for (const dir of [liveDir, libraryDir, cryptDir, dropDir]) mkdirSync(dir);
     userFiles(liveDir, 1);
     userFiles(libraryDir, 2);
-    mkdirSync(join(liveDir, 'LiveOS'));
-    copyFileSync(squashfs, join(liveDir, 'LiveOS', 'squashfs.img'));
+    userFiles(cryptDir, 3);
+    for (const dir of [liveDir, cryptDir]) {
+      mkdirSync(join(dir, 'LiveOS'));
+      copyFileSync(squashfs, join(dir, 'LiveOS', 'squashfs.img'));
+    }
     symlinkSync(memtestUsb, join(dropDir, 'memtest86-usb.img'));
     symlinkSync(memtestIso, join(dropDir, 'memtest86plus.iso'));
     const disks = new MemoryDiskProvider([
@@ -97,6 +104,8 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
         partitions: [{ size: 4 * GB, fsType: 'vfat', label: 'LIVE', uuid: '1234-ABCD', mountPoint: liveDir, used: 100 * MB }] },
       { name: 'sdc', vendor: 'Bootkey Test', model: 'Library', serial: 'B1', size: 8 * GB, table: 'dos',
         partitions: [{ size: 4 * GB, fsType: 'vfat', label: 'LIBRARY', uuid: '5678-EF01', mountPoint: libraryDir, used: 50 * MB }] },
+      { name: 'sdd', vendor: 'Bootkey Test', model: 'Crypt', serial: 'C1', size: 8 * GB, table: 'dos',
+        partitions: [{ size: 4 * GB, fsType: 'vfat', label: 'CRYPT', uuid: '9ABC-DEF0', mountPoint: cryptDir, used: 10 * MB }] },
     ]);
     const drives = new DriveService(disks);
     // GRUB's BIOS boot code would go to a real device through the helper: recorded here (proven in UML).
@@ -147,8 +156,80 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
     await axe(page, 'persistence with an overlay and home.img');
   });
 
+  test('an encrypted home.img: a confirmation that differs, or a passphrase the boot prompt cannot take, writes nothing; created, home.img is LUKS and opens with that passphrase', async () => {
+    const passphrase = 'correct horse battery staple';
+    const home = join(cryptDir, 'LiveOS', 'home.img');
+    await selectKey('Crypt');
+    await panel().getByText('No overlay or home.img yet').waitFor();
+    const before = treeState(cryptDir);
+    await panel().getByLabel(/^Overlay size in MiB/).fill('64');
+    await panel().getByLabel('Also a home.img for /home').check();
+    await panel().getByLabel('home.img size in MiB').fill('64');
+    await panel().getByLabel('Encrypt home.img with a passphrase').check();
+    const first = panel().getByLabel('Passphrase for home.img');
+    const again = panel().getByLabel('The same passphrase again');
+    assert.deepEqual([await first.getAttribute('type'), await again.getAttribute('type')], ['password', 'password']);
+    assert.match((await panel().locator('form').textContent()) ?? '', /asks for this passphrase at every start[\s\S]*cannot be recovered/);
+    const create = panel().getByRole('button', { name: 'Create' });
+
+    await first.fill(passphrase);
+    await again.fill(`${passphrase}!`);
+    await panel().getByText('The two passphrases differ: type the same one twice.').waitFor();
+    assert.equal(await again.getAttribute('aria-invalid'), 'true');
+    assert.ok(await create.isDisabled(), 'Create waits for the same passphrase twice');
+    await again.press('Enter');
+    await shot(page, 'persistence-create-encrypted-mismatch');
+    await axe(page, 'create form, encrypted home.img, passphrases differ');
+    assert.deepEqual(treeState(cryptDir), before, 'differing passphrases wrote nothing');
+
+    // Bootkey's own passphrase rules (encrypted-home), not the form's: the refusal comes back in words.
+    await first.fill('short');
+    await again.fill('short');
+    await create.click();
+    await panel().getByText(/passphrase is too short: at least 8 characters/).waitFor({ timeout: 30_000 });
+    assert.deepEqual(treeState(cryptDir), before, 'a refused passphrase wrote nothing');
+
+    await first.fill(passphrase);
+    await again.fill(passphrase);
+    await panel().getByText('Both the same.').waitFor();
+    await shot(page, 'persistence-create-encrypted');
+    await axe(page, 'create form, encrypted home.img');
+    await create.click();
+    await panel().getByText(`Created ${CRYPT_OVERLAY} and home.img.`).waitFor({ timeout: 240_000 });
+
+    assert.equal(statSync(home).size, 64 * MiB);
+    assert.equal(execFileSync('blkid', ['-p', '-o', 'value', '-s', 'TYPE', home], { encoding: 'utf8' }).trim(), 'crypto_LUKS');
+    const dump = execFileSync('cryptsetup', ['luksDump', home], { encoding: 'utf8' });
+    const cipher = /^\s*cipher:\s*(\S+)/m.exec(dump)?.[1];
+    assert.ok(cipher, dump);
+    const opens = (secret: string) => {
+      try {
+        execFileSync('cryptsetup', ['open', '--test-passphrase', '--disable-locks', '--key-file=-', home], { input: secret, stdio: ['pipe', 'ignore', 'ignore'] });
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    assert.equal(opens(passphrase), true, 'the passphrase given opens it');
+    assert.equal(opens(`${passphrase}!`), false, 'another does not');
+    const item = fileItem('home.img');
+    const text = (await item.textContent()) ?? '';
+    assert.ok(text.includes(`Encrypted (LUKS2, ${cipher})`), text);
+    assert.ok(text.includes(`${formatBytes(statSync(home).size)} on the key`), text);
+    assert.match(text, /asks for its passphrase at every start/);
+    assert.equal(await item.getByRole('button', { name: 'Reset home.img…' }).count(), 0, 'an encrypted home.img is deleted, not reset');
+    assert.ok(!(await page.content()).includes(passphrase), 'the passphrase is nowhere in the page');
+    const summary = page.getByRole('region', { name: 'What Bootkey put on this key' });
+    await summary.getByText(`/LiveOS/home.img — ${formatBytes(statSync(home).size)}, encrypted`).waitFor();
+    await shot(page, 'persistence-encrypted-home');
+    await axe(page, 'persistence with an encrypted home.img');
+    const after = treeState(cryptDir);
+    for (const [path, hash] of before) if (!path.startsWith('.bootkey')) assert.equal(after.get(path), hash, path);
+  });
+
   test('grow: the overlay holds the new size, its files kept (e2fsck and resize2fs on the file)', async () => {
     const overlay = join(liveDir, 'LiveOS', OVERLAY);
+    await selectKey('Live');
     await fileItem(OVERLAY).getByRole('button', { name: `Grow ${OVERLAY}…` }).click();
     const size = fileItem(OVERLAY).getByLabel(/^New size of/);
     assert.equal(await page.evaluate(() => document.activeElement?.tagName), 'INPUT', 'the size field has the focus');
@@ -251,9 +332,21 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
     await merge.waitFor();
     await shot(page, 'persistence-merge-dialog', false);
     await axe(page, 'merge dialog');
+    // Every title the progress view shows while the merge runs (it may be over before a screenshot could be taken).
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { mergeTitles: string[] }).mergeTitles = seen;
+      new MutationObserver(() => {
+        const title = document.querySelector('.job-progress .notice-title')?.textContent;
+        if (title && seen.at(-1) !== title) seen.push(title);
+      }).observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
     await merge.getByRole('button', { name: 'Merge' }).click();
-    await page.locator('.job-progress').waitFor({ timeout: 10_000 }).then(() => shot(page, 'persistence-merging'), () => undefined);
+    await page.locator('.job-progress').getByText(/^Step \d of 7: /).waitFor({ timeout: 10_000 }).then(() => shot(page, 'persistence-merging'), () => undefined);
     await panel().getByText(/^Merged 1 block changed into \/LiveOS\/squashfs\.img/).waitFor({ timeout: 180_000 });
+    const titles = await page.evaluate(() => (window as unknown as { mergeTitles: string[] }).mergeTitles);
+    const steps = titles.filter((t) => !t.endsWith('starting…')).map((t) => Number(/^Step (\d) of 7: /.exec(t)?.[1]));
+    assert.ok(steps.length > 0 && steps.every((n, i) => n >= 1 && n <= 7 && (i === 0 || n > steps[i - 1]!)), `steps in order: ${titles.join(' | ')}`);
     const extracted = join(work, 'merged-rootfs.img');
     execFileSync('sh', ['-c', 'unsquashfs -cat "$1" LiveOS/rootfs.img > "$2"', 'sh', join(liveDir, 'LiveOS', 'squashfs.img'), extracted]);
     assert.equal(debugfs(extracted, 'cat /etc/hostname'), hostname, 'the new squashfs.img holds the overlay’s change');
