@@ -186,7 +186,7 @@ export class MultibootService {
         await this.deps.writer.replaceAtomically(join(target.root, SETTINGS_PATH), serializeSettings(defaultSettings()));
       }
       const menu = await this.regenerate(target);
-      return { bios: plan.bios, uefi: true, warnings: [...plan.warnings, ...menu.warnings], menu };
+      return { bios: plan.bios, uefi: plan.uefi, warnings: [...plan.warnings, ...menu.warnings], menu };
     });
   }
 

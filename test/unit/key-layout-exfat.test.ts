@@ -12,6 +12,8 @@ const key = (fsType: string): KeyLayoutInput => ({
 test('an exFAT key gets BIOS GRUB and a warning that UEFI firmware will not read it; a FAT key no warning', () => {
   const exfat = planGrubInstall(key('exfat'));
   assert.equal(exfat.bios, true);
+  assert.equal(exfat.uefi, false, 'UEFI firmware is not expected to start it');
+  assert.equal(planGrubInstall(key('vfat')).uefi, true);
   assert.equal(exfat.warnings.filter((w) => /UEFI firmware reads only FAT/.test(w)).length, 1);
   assert.deepEqual(planGrubInstall(key('vfat')).warnings, []);
   // The warning comes along with the layout's own (here: GPT, so no BIOS).

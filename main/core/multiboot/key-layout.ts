@@ -17,8 +17,11 @@ export interface KeyLayoutInput {
 export interface GrubPlan {
   /** BIOS boot code into the MBR and core.img into the gap (the partition table and data untouched). */
   bios: boolean;
-  /** EFI/BOOT/BOOTX64.EFI and modules in the filesystem. */
-  uefi: true;
+  /**
+   * UEFI firmware can start it. EFI/BOOT/BOOTX64.EFI and the modules are written either way; on exFAT this is
+   * false, since firmware is only required to read FAT.
+   */
+  uefi: boolean;
   /** Partition number of the filesystem holding /boot/grub (for core.img's prefix), 0 without a table. */
   partitionNumber: number;
   warnings: string[];
@@ -35,29 +38,30 @@ export function planGrubInstall(input: KeyLayoutInput): GrubPlan {
   }
   const sorted = [...input.partitions].sort((a, b) => a.offset - b.offset);
   const own = sorted.find((p) => p.device === input.filesystemDevice);
+  const uefi = input.filesystemType === 'vfat';
   // The UEFI specification requires firmware to read FAT12/16/32 only; EDK2 (OVMF, most PCs) has no exFAT driver.
   const warnings: string[] = input.filesystemType === 'exfat'
     ? ['exFAT key: the UEFI loader is written, but most UEFI firmware reads only FAT and will not start it; BIOS machines boot it (use FAT32 for UEFI)']
     : [];
   if (input.partitionTable === undefined || !own) {
     warnings.push('the key has no partition table (one filesystem on the whole disk): UEFI only; BIOS machines will not boot it (use --fresh for both)');
-    return { bios: false, uefi: true, partitionNumber: 0, warnings };
+    return { bios: false, uefi, partitionNumber: 0, warnings };
   }
   if (input.partitionTable === 'gpt') {
     const biosBoot = sorted.some((p) => p.type.toLowerCase() === BIOS_BOOT_GUID);
     warnings.push(biosBoot
       ? 'GPT key: Bootkey installs BIOS GRUB only on MBR keys; UEFI only'
       : 'GPT key without a BIOS boot partition: UEFI only; BIOS machines will not boot it (use --fresh for both)');
-    return { bios: false, uefi: true, partitionNumber: own.number, warnings };
+    return { bios: false, uefi, partitionNumber: own.number, warnings };
   }
   const first = sorted[0];
   if (first !== own) {
     warnings.push(`${own.device} is not the first partition, whose start bounds the gap: UEFI only`);
-    return { bios: false, uefi: true, partitionNumber: own.number, warnings };
+    return { bios: false, uefi, partitionNumber: own.number, warnings };
   }
   if (own.offset < MIN_GAP_BYTES) {
     warnings.push(`the first partition starts at ${own.offset} bytes, before 1 MiB: no room for GRUB's core.img, so UEFI only`);
-    return { bios: false, uefi: true, partitionNumber: own.number, warnings };
+    return { bios: false, uefi, partitionNumber: own.number, warnings };
   }
-  return { bios: true, uefi: true, partitionNumber: own.number, warnings };
+  return { bios: true, uefi, partitionNumber: own.number, warnings };
 }
