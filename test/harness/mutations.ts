@@ -21,6 +21,15 @@ export function random(seed: number): Random {
   };
 }
 
+/**
+ * CPU time this process has used, in ms: what a fuzz case's time limit measures, since a parser that loops burns
+ * CPU while wall time also grows with whatever else loads the machine (other test files, emulators).
+ */
+export function cpuMs(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
 /** A case's seed from the fixture name and the case number (FNV-1a over both). */
 export function caseSeed(name: string, index: number): number {
   let hash = 0x811c9dc5;
