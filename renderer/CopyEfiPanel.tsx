@@ -7,8 +7,9 @@ import { ERROR_TEXT } from './error-text.js';
 import { FilePicker } from './FilePicker.js';
 import { JobProgress } from './JobProgress.js';
 import { NoticeBanner } from './NoticeBanner.js';
+import { counted } from '../preload/counted.js';
 
-const files = (n: number) => `${n} ${n === 1 ? 'file' : 'files'}`;
+const files = (n: number) => counted(n, 'file');
 
 const ACTION_WORDS = { add: 'new', 'overwrite-own': 'replaces an earlier Bootkey copy', 'replace-user': 'your file moves to /.bootkey/backup' };
 

@@ -3,9 +3,9 @@ import type { ApiError, DriveDto, KeySummaryDto } from '../preload/contract.js';
 import { formatBytes } from '../preload/byte-size.js';
 import { api } from './api.js';
 import { NoticeBanner } from './NoticeBanner.js';
+import { counted } from '../preload/counted.js';
 
 const total = (files: { size: number }[]) => files.reduce((sum, f) => sum + f.size, 0);
-const count = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 /**
  * What Bootkey put on this key, from the key itself: the copy-EFI manifest (with undo), the ISO library and the
@@ -37,7 +37,7 @@ export function KeySummary({ drive, revision, onChanged }: { drive: DriveDto; re
     const result = await api.undoEfi(drive.id);
     setUndoing(false);
     if (!result.ok) setError(result.error);
-    else setUndone(`Removed ${count(result.value.removed.length, 'file')} Bootkey copied${result.value.restored.length ? `, restored ${result.value.restored.length} of yours` : ''}.`
+    else setUndone(`Removed ${counted(result.value.removed.length, 'file')} Bootkey copied${result.value.restored.length ? `, restored ${result.value.restored.length} of yours` : ''}.`
       + (result.value.kept.length ? ` Kept because they changed since: ${result.value.kept.join(', ')}.` : ''));
     onChanged();
   };
@@ -63,7 +63,7 @@ export function KeySummary({ drive, revision, onChanged }: { drive: DriveDto; re
             {summary.operations.map((op) => (
               <li key={op.id}>
                 <p>
-                  From <span className="file-name">{op.source}</span>: {count(op.files.length, 'file')}, {formatBytes(total(op.files))}
+                  From <span className="file-name">{op.source}</span>: {counted(op.files.length, 'file')}, {formatBytes(total(op.files))}
                   {op.state === 'writing' ? ' — interrupted before it finished (undo removes what was written)' : ''}
                 </p>
                 {op.replaced.length > 0 && (

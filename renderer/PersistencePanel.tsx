@@ -7,9 +7,10 @@ import { api, newJobId } from './api.js';
 import { ConfirmDialog } from './ConfirmDialog.js';
 import { JobProgress } from './JobProgress.js';
 import { NoticeBanner } from './NoticeBanner.js';
+import { counted } from '../preload/counted.js';
 
 const MiB = 1024 * 1024;
-const blocks = (n: number) => `${n} ${n === 1 ? 'block' : 'blocks'}`;
+const blocks = (n: number) => counted(n, 'block');
 
 /** Each state in words, with what the user can do about it. */
 const STATE_WORDS: Record<PersistenceUsageDto['state'], string> = {
@@ -281,7 +282,7 @@ function createdWords(made: PersistenceFileDto[]): string {
   if (overlay?.bootProblem) return `${created} Note: ${overlay.bootProblem}.`;
   const entries = overlay?.bootEntries?.filter((b) => b.entries > 0) ?? [];
   if (entries.length === 0) return created;
-  const where = entries.map((b) => `${b.file} (${b.entries} ${b.entries === 1 ? 'entry' : 'entries'})`).join(', ');
+  const where = entries.map((b) => `${b.file} (${counted(b.entries, 'entry', 'entries')})`).join(', ');
   return `${created} The live system finds it through ${overlay?.kernelParams?.join(' ')} in ${where}.`;
 }
 

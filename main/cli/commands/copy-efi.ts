@@ -8,6 +8,7 @@ import { cancelOnSignal } from '../cancel-on-signal.js';
 import { EXIT_OK, type CliIo, type Command } from '../command.js';
 import { withKeyServices } from '../key-services.js';
 import { progressPrinter } from '../progress.js';
+import { counted } from '../../../preload/counted.js';
 
 const COPY_USAGE = `Usage: bootkey copy-efi SOURCE --to TARGET [--replace] [--dry-run] [--json]
 
@@ -29,7 +30,7 @@ function printPlan(event: Extract<CopyEfiEvent, { event: 'plan' }>, io: CliIo, d
   const { plan, selection, target } = event;
   const lines = [
     `Target: ${target.root}${target.device ? ` (${target.device}, ${target.fsType}${target.uuid ? ` UUID ${target.uuid}` : ''})` : ''}, ${formatBytes(target.freeBytes)} free`,
-    `UEFI loaders from ${selection.loaderSource}; ${plan.files.length} files, ${formatBytes(plan.bytes)} (${formatBytes(plan.requiredBytes)} needed on the key)`,
+    `UEFI loaders from ${selection.loaderSource}; ${counted(plan.files.length, 'file')}, ${formatBytes(plan.bytes)} (${formatBytes(plan.requiredBytes)} needed on the key)`,
   ];
   const shown = dryRun ? plan.files : plan.files.filter((f) => f.action !== 'add' || f.rewrites || f.ownGrub);
   for (const file of shown) {
@@ -69,7 +70,7 @@ export const copyEfiCommand: Command = {
       })));
       progress.done();
       if (json) io.stdout.write(`${JSON.stringify({ event: 'done', written: result.written, operation: result.operation ?? null, files: result.plan.files.length, bytes: result.plan.bytes })}\n`);
-      else if (result.written) io.stderr.write(`copied ${result.plan.files.length} files (${formatBytes(result.plan.bytes)}), all flushed and verified; undo with: bootkey undo-efi --from ${values.to}\n`);
+      else if (result.written) io.stderr.write(`copied ${counted(result.plan.files.length, 'file')} (${formatBytes(result.plan.bytes)}), all flushed and verified; undo with: bootkey undo-efi --from ${values.to}\n`);
       else if (result.plan.problems.length > 0) io.stderr.write('dry run: the copy would be refused (see above)\n');
       else io.stderr.write('dry run: nothing was written\n');
       return EXIT_OK;
@@ -94,7 +95,7 @@ export const undoEfiCommand: Command = {
       const result = await withKeyServices(({ copyEfi: service }) => service.undo(resolve(values.from as string)));
       if (json) io.stdout.write(`${JSON.stringify({ event: 'done', ...result })}\n`);
       else {
-        io.stderr.write(`removed ${result.removed.length} files, restored ${result.restored.length}${result.kept.length ? `; kept ${result.kept.length} you changed: ${result.kept.join(', ')}` : ''}\n`);
+        io.stderr.write(`removed ${counted(result.removed.length, 'file')}, restored ${result.restored.length}${result.kept.length ? `; kept ${result.kept.length} you changed: ${result.kept.join(', ')}` : ''}\n`);
       }
       return EXIT_OK;
     } catch (error) {

@@ -4,6 +4,7 @@ import { parseCommandArgs, requirePositionals, SELECTOR_OPTIONS, treeSelector } 
 import { reportError } from '../bootkey.js';
 import { EXIT_OK, type Command } from '../command.js';
 import { progressPrinter } from '../progress.js';
+import { counted } from '../../../preload/counted.js';
 
 const USAGE = `Usage: bootkey extract FILE PATH DEST [--partition N | --el-torito N] [--json]
 
@@ -26,7 +27,7 @@ export const extractCommand: Command = {
         (p) => progress.update('extract', p.bytesDone, p.bytesTotal));
       progress.done();
       if (json) io.stdout.write(`${JSON.stringify({ event: 'done', ...summary })}\n`);
-      else io.stderr.write(`extracted ${summary.files} files, ${summary.directories} directories, ${summary.symlinks} symlinks\n`);
+      else io.stderr.write(`extracted ${counted(summary.files, 'file')}, ${counted(summary.directories, 'directory', 'directories')}, ${counted(summary.symlinks, 'symlink')}\n`);
       return EXIT_OK;
     } catch (error) {
       return reportError(error, json, io, file);

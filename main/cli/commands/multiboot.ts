@@ -9,6 +9,7 @@ import { cancelOnSignal } from '../cancel-on-signal.js';
 import { EXIT_OK, type CliIo, type Command } from '../command.js';
 import { withKeyServices } from '../key-services.js';
 import { progressPrinter } from '../progress.js';
+import { counted } from '../../../preload/counted.js';
 
 const USAGE = `Usage: bootkey multiboot init TARGET [--fresh [--label L] [--yes]] [--json]
        bootkey multiboot add TARGET ISO… [--title T] [--params P] [--json]
@@ -48,7 +49,7 @@ function pairs(values: unknown, option: string): Record<string, string> {
 
 function printMenu(menu: GrubMenu, io: CliIo, json: boolean): void {
   if (json) return;
-  io.stderr.write(`Menu: ${menu.entries.length} entr${menu.entries.length === 1 ? 'y' : 'ies'}\n`);
+  io.stderr.write(`Menu: ${counted(menu.entries.length, 'entry', 'entries')}\n`);
   for (const e of menu.entries) io.stderr.write(`  ${e.title}  [${e.method}${e.platform === 'any' ? '' : `, ${e.platform === 'efi' ? 'UEFI' : 'BIOS'} only`}]\n`);
   for (const w of menu.warnings) io.stderr.write(`  warning: ${w}\n`);
 }

@@ -16,6 +16,7 @@ import { reportError } from '../bootkey.js';
 import { EXIT_OK, type CliIo, type Command } from '../command.js';
 import { withKeyServices } from '../key-services.js';
 import { readHomePassphrase } from './persist-passphrase.js';
+import { counted } from '../../../preload/counted.js';
 
 const USAGE = `Usage: bootkey persist SUBCOMMAND ...
 
@@ -137,7 +138,7 @@ const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | '
           ...(homePassphrase ? { homePassphrase } : {}),
           ...(values.image !== undefined ? { image: values.image as string } : {}) });
         const boot = (f: PersistenceFile) => (f.kernelParams ? `\n  kernel parameters ${f.kernelParams.join(' ')}: ${f.bootProblem
-          ?? (f.bootEntries ?? []).map((b) => `${b.file} (${b.entries} entr${b.entries === 1 ? 'y' : 'ies'})`).join(', ')}` : '');
+          ?? (f.bootEntries ?? []).map((b) => `${b.file} (${counted(b.entries, 'entry', 'entries')})`).join(', ')}` : '');
         return print(io, values.json === true, made, made.map((f) => `created ${f.path}\n${fileLine(f)}${boot(f)}`).join('\n'));
       });
     },
@@ -174,7 +175,7 @@ const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | '
     run: (values, [target, ...names], io) => withKeyServices(async ({ persistence: s }) => {
       const r = await s.delete(target as string, names, identity(values), asker(io, values.yes === true));
       const text = [...r.removed.map((p) => `deleted ${p}`),
-        ...r.bootEntries.map((b) => `  kernel parameters taken out of ${b.file} (${b.entries} entr${b.entries === 1 ? 'y' : 'ies'})`)];
+        ...r.bootEntries.map((b) => `  kernel parameters taken out of ${b.file} (${counted(b.entries, 'entry', 'entries')})`)];
       return print(io, values.json === true, r, text.join('\n'));
     }),
   },
