@@ -186,6 +186,8 @@ export interface IsoMenuChanges {
   timeoutSeconds?: number;
   defaultName?: string;
   titles?: Record<string, string>;
+  /** ISO file names in menu order; the ones left out follow, by name. */
+  order?: string[];
 }
 
 /**
@@ -524,7 +526,7 @@ function menuTitle(value: unknown): string | undefined {
 function isoMenuChanges(value: unknown): string | undefined {
   const r = record(value);
   if (!r) return 'the changes must be an object';
-  const known = ['timeoutSeconds', 'defaultName', 'titles'];
+  const known = ['timeoutSeconds', 'defaultName', 'titles', 'order'];
   const unknown = Object.keys(r).find((k) => !known.includes(k));
   if (unknown) return `unknown menu setting ${unknown}`;
   if (r.timeoutSeconds !== undefined && (!Number.isSafeInteger(r.timeoutSeconds) || (r.timeoutSeconds as number) < -1 || (r.timeoutSeconds as number) > 3600)) {
@@ -541,6 +543,10 @@ function isoMenuChanges(value: unknown): string | undefined {
       const problem = fileName(name) ?? menuTitle(title);
       if (problem) return problem;
     }
+  }
+  if (r.order !== undefined) {
+    const problem = list(r.order, fileName, 1024);
+    if (problem) return `order: ${problem}`;
   }
   return undefined;
 }

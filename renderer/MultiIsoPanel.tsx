@@ -178,14 +178,21 @@ export function MultiIsoPanel({ drive, dropped, onChanged }: Props) {
   );
 }
 
-/** The boot menu's settings: a title per ISO, the default entry and the timeout (left empty: unchanged). */
+/** The boot menu's settings: each ISO's place and title, the default entry and the timeout (left empty: unchanged). */
 function MenuForm({ library, busy, onSave }: { library: IsoLibraryDto; busy: boolean; onSave(changes: IsoMenuChanges): void }) {
   const [titles, setTitles] = useState(() => Object.fromEntries(library.isos.map((i) => [i.name, i.title])));
+  const [order, setOrder] = useState(() => library.isos.map((i) => i.name));
   const [defaultName, setDefaultName] = useState('');
   const [timeout, setTimeoutValue] = useState('');
   const id = useId();
   const timeoutOk = timeout === '' || (/^-?\d+$/.test(timeout) && Number(timeout) >= -1 && Number(timeout) <= 3600);
   const titlesOk = Object.values(titles).every((t) => t.trim().length > 0 && t.length <= 200);
+  const reordered = order.some((name, index) => library.isos[index]?.name !== name);
+  const move = (index: number, by: -1 | 1) => {
+    const next = [...order];
+    [next[index], next[index + by]] = [next[index + by]!, next[index]!];
+    setOrder(next);
+  };
   return (
     <form
       className="menu-form"
@@ -194,6 +201,7 @@ function MenuForm({ library, busy, onSave }: { library: IsoLibraryDto; busy: boo
         const changed = Object.fromEntries(library.isos.filter((i) => titles[i.name] !== i.title).map((i) => [i.name, titles[i.name]!.trim()]));
         onSave({
           ...(Object.keys(changed).length ? { titles: changed } : {}),
+          ...(reordered ? { order } : {}),
           ...(defaultName ? { defaultName } : {}),
           ...(timeout !== '' ? { timeoutSeconds: Number(timeout) } : {}),
         });
@@ -201,13 +209,19 @@ function MenuForm({ library, busy, onSave }: { library: IsoLibraryDto; busy: boo
     >
       <fieldset>
         <legend>Boot menu</legend>
-        {library.isos.map((iso, index) => (
-          <div className="field" key={iso.name}>
+        {order.map((name, index) => (
+          <div className="field" key={name}>
             <label htmlFor={`${id}-title-${index}`}>
-              Title for <span className="file-name">{iso.name}</span>
+              Title for <span className="file-name">{name}</span>
             </label>
-            <input id={`${id}-title-${index}`} value={titles[iso.name] ?? ''} maxLength={200} disabled={busy}
-              aria-invalid={!(titles[iso.name] ?? '').trim()} onChange={(e) => setTitles({ ...titles, [iso.name]: e.target.value })} />
+            <div className="menu-entry">
+              <input id={`${id}-title-${index}`} value={titles[name] ?? ''} maxLength={200} disabled={busy}
+                aria-invalid={!(titles[name] ?? '').trim()} onChange={(e) => setTitles({ ...titles, [name]: e.target.value })} />
+              <button type="button" className="secondary" aria-label={`Move ${name} up`} disabled={busy || index === 0}
+                onClick={() => move(index, -1)}>↑</button>
+              <button type="button" className="secondary" aria-label={`Move ${name} down`} disabled={busy || index === order.length - 1}
+                onClick={() => move(index, 1)}>↓</button>
+            </div>
           </div>
         ))}
         <div className="field">

@@ -2,7 +2,7 @@ import { formatBytes } from '../core/drive-policy.js';
 import { identityOf } from '../core/drive-identity.js';
 import { isCancellation, throwIfCancelled } from '../core/cancellation.js';
 import { BootkeyError } from '../core/errors.js';
-import { generateGrubMenu, ISO_DIR, type GrubMenu, type MenuIso } from '../core/grub/grub-menu.js';
+import { generateGrubMenu, ISO_DIR, menuOrder, type GrubMenu, type MenuIso } from '../core/grub/grub-menu.js';
 import { inspectImage, type ImageInspection } from '../core/inspect/inspect-image.js';
 import { admitIso, checkIsoName, type AdmittedIso } from '../core/multiboot/iso-admission.js';
 import { planGrubInstall, type GrubPlan } from '../core/multiboot/key-layout.js';
@@ -90,6 +90,8 @@ export interface MenuChanges {
   serial?: { unit: number; speed: number } | null;
   titles?: Record<string, string>;
   extraParams?: Record<string, string>;
+  /** ISO file names in the order the menu lists them; the ones left out follow, by name. */
+  order?: string[];
 }
 
 const join = (root: string, keyPath: string) => `${root.replace(/\/$/, '')}${keyPath}`;
@@ -319,6 +321,7 @@ export class MultibootService {
         for (const suffix of ['', '.sha256', '.efi', '.bin']) await this.deps.files.removeFile(`${base}${suffix}`);
         delete settings.isos[name];
         if (settings.defaultName === name) delete settings.defaultName;
+        if (settings.order) settings.order = settings.order.filter((n) => n !== name);
       }
       await this.deps.writer.replaceAtomically(join(target.root, SETTINGS_PATH), serializeSettings(settings));
       return { removed: names, menu: await this.regenerate(target) };
@@ -355,6 +358,7 @@ export class MultibootService {
       else if (changes.serial) settings.serial = changes.serial;
       for (const [name, title] of Object.entries(changes.titles ?? {})) settings.isos[name] = { ...settings.isos[name], title };
       for (const [name, extraParams] of Object.entries(changes.extraParams ?? {})) settings.isos[name] = { ...settings.isos[name], extraParams };
+      if (changes.order) settings.order = [...new Set(changes.order)];
       if (changed) {
         await target.recheck();
         await this.deps.writer.replaceAtomically(join(target.root, SETTINGS_PATH), serializeSettings(settings));
@@ -381,7 +385,7 @@ export class MultibootService {
     const settings = await this.settingsOf(target);
     const names = await this.deps.grub.listFolder(join(target.root, ISO_DIR));
     const isos: { menu: MenuIso; size: number }[] = [];
-    for (const name of names.filter(isLibraryFile).sort()) {
+    for (const name of menuOrder(names.filter(isLibraryFile), settings.order)) {
       const base = join(target.root, `${ISO_DIR}/${name}`);
       const source = await this.deps.images.open(base);
       try {

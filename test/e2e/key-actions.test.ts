@@ -288,6 +288,24 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
     execFileSync('grub-script-check', [cfgPath]);
     assert.equal(await panel.getByLabel('Title for debian-installer.iso').inputValue(), 'My Debian installer');
 
+    // order: memtest's entry moved above the installer's, by keyboard; grub.cfg and the form follow
+    const entryTitles = (text: string) => [...text.matchAll(/menuentry '([^']*)'/g)].map((m) => m[1]);
+    assert.deepEqual(entryTitles(cfg).indexOf('My Debian installer'), 0, 'by name, the installer comes first');
+    await panel.getByRole('button', { name: 'Move memtest86plus.iso up' }).focus();
+    await page.keyboard.press('Enter');
+    await panel.getByRole('button', { name: 'Save menu' }).click();
+    await panel.getByText('The boot menu was saved.').waitFor();
+    const reordered = readFileSync(cfgPath, 'utf8');
+    assert.equal(entryTitles(reordered).indexOf('My Debian installer'), entryTitles(reordered).length - 1, reordered);
+    const newId = /menuentry 'My Debian installer' --id (\S+) \{/.exec(reordered)?.[1];
+    assert.match(reordered, new RegExp(`^set default=${newId}$`, 'm'), 'the default entry is still the installer');
+    execFileSync('grub-script-check', [cfgPath]);
+    assert.deepEqual(JSON.parse(readFileSync(join(keyDir, '.bootkey', 'multiboot.json'), 'utf8')).order,
+      ['memtest86plus.iso', 'debian-installer.iso']);
+    const labels = await panel.getByLabel(/^Title for /).evaluateAll((inputs) => inputs.map((i) => i.id));
+    assert.equal(labels.length, 2);
+    assert.equal(await panel.locator('.menu-entry input').first().inputValue(), entryTitles(reordered)[0]);
+
     await panel.getByRole('button', { name: 'Remove memtest86plus.iso' }).click();
     await panel.getByText('Removed memtest86plus.iso.').waitFor();
     assert.equal(await rows.count(), 1);

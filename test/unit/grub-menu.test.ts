@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { generateGrubMenu, type MenuInspection, type MenuIso, type MenuOptions } from '../../main/core/grub/grub-menu.js';
+import { generateGrubMenu, menuOrder, type MenuInspection, type MenuIso, type MenuOptions } from '../../main/core/grub/grub-menu.js';
 import { grubQuote } from '../../main/core/grub/grub-script-quote.js';
 import { inspectImage } from '../../main/core/inspect/inspect-image.js';
 import { FileByteSource } from '../../main/adapters/fs/file-byte-source.js';
@@ -154,6 +154,18 @@ describe('GRUB menu generator', () => {
     const noSerial = menu(isos({ 'a.iso': 'ubuntu' }), { timeoutSeconds: 0 });
     assert.equal(noSerial.parsed.preamble.some((w) => w[0] === 'serial'), false);
     assert.ok(noSerial.parsed.preamble.some((w) => w.join(' ') === `set default=${noSerial.entries[0]?.id}`));
+  });
+
+  test('entries follow the given order, the ISOs it leaves out after them by name; without one, by name', () => {
+    const list = isos({ 'c.iso': 'ubuntu', 'a.iso': 'fedora', 'b.iso': 'arch', 'd.iso': 'ipxe' });
+    const names = (options: MenuOptions) => menu(list, options).entries.map((e) => e.name);
+    assert.deepEqual(names(OPTIONS), ['a.iso', 'b.iso', 'c.iso', 'd.iso']);
+    assert.deepEqual(names({ ...OPTIONS, order: ['d.iso', 'b.iso', 'gone.iso'] }), ['d.iso', 'b.iso', 'a.iso', 'c.iso']);
+    assert.deepEqual(menuOrder(['x', 'y'], ['y', 'y', 'x']), ['y', 'x'], 'a name listed twice counts once');
+    // the default entry is found by name wherever it moved
+    const moved = menu(list, { ...OPTIONS, order: ['d.iso'], defaultName: 'a.iso' });
+    const id = moved.entries.find((e) => e.name === 'a.iso')!.id;
+    assert.match(moved.text, new RegExp(`^set default=${id}$`, 'm'));
   });
 
   test('an ISO whose loopback.cfg passes iso_path boots through it', () => {

@@ -64,9 +64,10 @@ describe('multiboot: names, layout, tools, settings', () => {
   });
 
   test('settings round-trip; damage is a typed error', () => {
-    const s = { ...defaultSettings(), defaultName: 'a.iso', serial: { unit: 0, speed: 115200 }, isos: { 'a.iso': { title: 'A', extraParams: 'x=1' } } };
+    const s = { ...defaultSettings(), defaultName: 'a.iso', serial: { unit: 0, speed: 115200 }, isos: { 'a.iso': { title: 'A', extraParams: 'x=1' } }, order: ['b.iso', 'a.iso'] };
     assert.deepEqual(parseSettings(new TextDecoder().decode(serializeSettings(s))), s);
-    for (const bad of ['', '{}', '{"version":1,"timeoutSeconds":"5","isos":{}}', '{"version":1,"timeoutSeconds":5,"isos":{"a":{"title":3}}}']) {
+    for (const bad of ['', '{}', '{"version":1,"timeoutSeconds":"5","isos":{}}', '{"version":1,"timeoutSeconds":5,"isos":{"a":{"title":3}}}',
+      '{"version":1,"timeoutSeconds":5,"isos":{},"order":"a.iso"}', '{"version":1,"timeoutSeconds":5,"isos":{},"order":[1]}']) {
       assert.throws(() => parseSettings(bad), code('MALFORMED_IMAGE'), bad);
     }
   });

@@ -16,7 +16,7 @@ const USAGE = `Usage: bootkey multiboot init TARGET [--fresh [--label L] [--yes]
        bootkey multiboot remove TARGET NAME… [--json]
        bootkey multiboot list TARGET [--verify] [--json]
        bootkey multiboot menu TARGET [--print] [--timeout S|--timeout=-1] [--default NAME] [--serial | --no-serial]
-                              [--title NAME=T]… [--params NAME=P]… [--json]
+                              [--title NAME=T]… [--params NAME=P]… [--order NAME,NAME…] [--json]
 
 A key that boots many ISO files through GRUB, on BIOS and UEFI machines. TARGET is a drive (/dev/sdX or
 /dev/sdX1), a mounted folder, or an image file.
@@ -28,7 +28,8 @@ A key that boots many ISO files through GRUB, on BIOS and UEFI machines. TARGET 
   remove   deletes ISO files from /isos/ and rewrites the menu.
   list     name, size, family, boot modes and whether the copy was verified (--verify hashes again).
   menu     rewrites the menu from the ISOs on the key; --print shows it. Titles, extra kernel parameters,
-           default entry, timeout and serial console are kept on the key for every later rewrite.`;
+           default entry, timeout and serial console are kept on the key for every later rewrite; --order
+           puts the named ISOs' entries first, in that order (the others follow by name).`;
 
 
 /** Seconds, or -1 to wait for a key forever (written `--timeout=-1`). */
@@ -78,7 +79,7 @@ export const multibootCommand: Command = {
       json: { type: 'boolean' }, fresh: { type: 'boolean' }, label: { type: 'string' }, yes: { type: 'boolean' },
       title: { type: 'string', multiple: true }, params: { type: 'string', multiple: true }, verify: { type: 'boolean' },
       print: { type: 'boolean' }, timeout: { type: 'string' }, default: { type: 'string' }, serial: { type: 'boolean' },
-      'no-serial': { type: 'boolean' },
+      'no-serial': { type: 'boolean' }, order: { type: 'string' },
     }, USAGE);
     const json = values.json === true;
     // One line, last: progress events come before it on stdout, one per line.
@@ -153,6 +154,7 @@ export const multibootCommand: Command = {
           ...(values['no-serial'] && { serial: null }),
           ...(values.title && { titles: pairs(values.title, 'title') }),
           ...(values.params && { extraParams: pairs(values.params, 'params') }),
+          ...(values.order !== undefined && { order: (values.order as string).split(',').map((n) => n.trim()).filter(Boolean) }),
         };
         const menu = await withKeyServices(({ multiboot: s }) => s.menu(spec, changes));
         if (json) out({ entries: menu.entries, warnings: menu.warnings, ...(values.print && { text: menu.text }) });

@@ -32,6 +32,16 @@ export interface MenuOptions {
   defaultName?: string;
   /** Also use a serial terminal (headless machines, our QEMU tests). */
   serial?: { unit: number; speed: number };
+  /** ISO file names in the order of their entries; the others follow, by name. */
+  order?: readonly string[];
+}
+
+/** The library's file names in menu order: those `order` names first, as it lists them, then the rest by name. */
+export function menuOrder(names: readonly string[], order: readonly string[] = []): string[] {
+  const rank = new Map(order.map((name, index) => [name, index] as const));
+  const ranked = names.filter((n) => rank.has(n)).sort((a, b) => rank.get(a)! - rank.get(b)!);
+  const rest = names.filter((n) => !rank.has(n)).sort();
+  return [...ranked, ...rest];
 }
 
 /** How an entry boots its ISO. */
@@ -80,8 +90,8 @@ export function generateGrubMenu(isos: readonly MenuIso[], options: MenuOptions)
   const warnings: string[] = [];
   const entries: MenuEntrySummary[] = [];
   const blocks: string[] = [];
-  const sorted = [...isos].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const iso of sorted) {
+  const byName = new Map(isos.map((iso) => [iso.name, iso] as const));
+  for (const iso of menuOrder([...byName.keys()], options.order).map((name) => byName.get(name)!)) {
     const title = iso.title?.trim() || defaultTitle(iso);
     const body = entryBody(iso, warnings);
     if (!body) continue;

@@ -15,6 +15,8 @@ export interface MultibootSettings {
   serial?: { unit: number; speed: number };
   /** Per ISO file name: its title and extra kernel parameters. */
   isos: Record<string, { title?: string; extraParams?: string }>;
+  /** ISO file names in the order their entries appear; ISOs not named here follow, by name. */
+  order?: string[];
 }
 
 export function defaultSettings(): MultibootSettings {
@@ -36,6 +38,7 @@ export function parseSettings(text: string): MultibootSettings {
   if (raw.defaultName !== undefined && typeof raw.defaultName !== 'string') throw damaged('defaultName');
   if (raw.serial !== undefined && !(isWhole(raw.serial?.unit, 0, 3) && isWhole(raw.serial?.speed, 300, 921600))) throw damaged('serial');
   if (typeof raw.isos !== 'object' || raw.isos === null) throw damaged('isos');
+  if (raw.order !== undefined && !(Array.isArray(raw.order) && raw.order.every((n) => typeof n === 'string'))) throw damaged('order');
   for (const [name, iso] of Object.entries(raw.isos)) {
     const ok = typeof iso === 'object' && iso !== null && (iso.title === undefined || typeof iso.title === 'string')
       && (iso.extraParams === undefined || typeof iso.extraParams === 'string');
@@ -49,5 +52,5 @@ export function serializeSettings(settings: MultibootSettings): Uint8Array {
 }
 
 export function menuOptionsOf(settings: MultibootSettings): MenuOptions {
-  return { timeoutSeconds: settings.timeoutSeconds, defaultName: settings.defaultName, serial: settings.serial };
+  return { timeoutSeconds: settings.timeoutSeconds, defaultName: settings.defaultName, serial: settings.serial, order: settings.order };
 }
