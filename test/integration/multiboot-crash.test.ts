@@ -1,7 +1,7 @@
 // Crash safety of the multi-ISO library: `add` and menu regeneration are killed with SIGKILL at random moments
-// (≥ 20 runs). After every kill the key must still boot to a menu — grub.cfg passes grub-script-check and every
-// ISO it names is complete on the key — and a re-run repairs the state (no temporary files left, every ISO
-// verified against its .sha256). The key is a host folder here (the service's real file and GRUB adapters; a
+// (until 20 runs were cut off, at most 40). After every kill the key must still boot to a menu — grub.cfg passes
+// grub-script-check and every ISO it names is complete on the key — and a re-run repairs the state (no temporary
+// files left, every ISO verified against its .sha256). The key is a host folder here (the service's real file and GRUB adapters; a
 // fake udisks), so kills are cheap. On a real FAT key, inside/multiboot-keys.ts kills `bootkey multiboot add`
 // mid-copy in UML (multiboot.test.ts checks the old menu, fsck and the repair) and test/boot/multiboot.test.ts
 // boots that key under OVMF to its menu and the installer's kernel.
@@ -15,23 +15,15 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { defaultSettings, serializeSettings } from '../../main/core/multiboot/multiboot-settings.js';
 import { fixture } from '../fixtures/index.js';
+import { random } from '../harness/mutations.js';
 import { tierSuite } from '../harness/tier.js';
 import { folderService } from './inside/multiboot-crash-child.js';
 
 const exec = promisify(execFile);
-const RUNS = 24;
+/** Runs that must be cut off by the kill; a run that finishes first also counts as safe, up to MAX_RUNS in all. */
+const KILLS = 20;
+const MAX_RUNS = 40;
 const CHILD = join(import.meta.dirname, 'inside', 'multiboot-crash-child.ts');
-
-/** mulberry32, seeded so a failing run can be repeated with BOOTKEY_SEED. */
-function generator(seed: number): () => number {
-  let t = seed;
-  return () => {
-    t = (t + 0x6d2b79f5) | 0;
-    let r = Math.imul(t ^ (t >>> 15), 1 | t);
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function sha256(path: string): Promise<string> {
   return createHash('sha256').update(await readFile(path)).digest('hex');
@@ -55,7 +47,8 @@ tierSuite('tools', 'multi-ISO library survives kills during add and menu regener
   let dir: string;
   let isos: string[];
   const seed = Number(process.env.BOOTKEY_SEED ?? Date.now() % 2 ** 31);
-  const random = generator(seed);
+  // Seeded so a failing run can be repeated with BOOTKEY_SEED.
+  const next = random(seed);
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'bootkey-mb-crash-'));
@@ -77,28 +70,33 @@ tierSuite('tools', 'multi-ISO library survives kills during add and menu regener
     return named.length;
   }
 
-  test(`${RUNS} random kills (seed ${seed}): always a menu; a re-run repairs`, async (t) => {
+  test(`${KILLS} random kills (seed ${seed}): always a menu; a re-run repairs`, async (t) => {
     // How long an undisturbed add takes on this machine, to spread the kills over it.
     const timing = join(dir, 'timing');
     await prepare(timing);
     const started = performance.now();
     const full = await child([timing, 'add', ...isos]);
     assert.equal(full.code, 0, full.stderr);
-    const addMs = performance.now() - started;
+    let addMs = performance.now() - started;
     const menuStarted = performance.now();
     assert.equal((await child([timing, 'menu', '5'])).code, 0);
-    const menuMs = performance.now() - menuStarted;
+    let menuMs = performance.now() - menuStarted;
     t.diagnostic(`undisturbed add: ${addMs.toFixed(0)} ms, menu: ${menuMs.toFixed(0)} ms`);
 
     const outcomes: string[] = [];
-    for (let run = 0; run < RUNS; run += 1) {
+    const killed = () => outcomes.filter((o) => o.endsWith('killed')).length;
+    for (let run = 0; run < MAX_RUNS && killed() < KILLS; run += 1) {
       const key = join(dir, `run-${run}`);
       await prepare(key);
       const menuRun = run % 4 === 3;
       if (menuRun) assert.equal((await child([key, 'add', ...isos])).code, 0);
       // Within 90 % of the undisturbed time, so that nearly every run is really cut off.
-      const killAt = random() * 0.9 * (menuRun ? menuMs : addMs);
+      const killAt = next() * 0.9 * (menuRun ? menuMs : addMs);
+      const runStarted = performance.now();
       const ended = await child(menuRun ? [key, 'menu', String(run)] : [key, 'add', ...isos], killAt);
+      // Another test file loading the machine makes run times vary: a run that beat its kill sets a shorter span.
+      if (!ended.killed && menuRun) menuMs = Math.min(menuMs, performance.now() - runStarted);
+      if (!ended.killed && !menuRun) addMs = Math.min(addMs, performance.now() - runStarted);
       outcomes.push(`${menuRun ? 'menu' : 'add'}@${killAt.toFixed(0)}ms:${ended.killed ? 'killed' : `exit ${ended.code}`}`);
       await bootsToMenu(key);
       // Repair: the same add again finishes what was cut off (or says each ISO is there), then menu cleans up.
@@ -117,7 +115,7 @@ tierSuite('tools', 'multi-ISO library survives kills during add and menu regener
       await rm(key, { recursive: true, force: true });
     }
     t.diagnostic(outcomes.join(' '));
-    assert.ok(outcomes.filter((o) => o.endsWith('killed')).length >= 20, `only ${outcomes.filter((o) => o.endsWith('killed')).length} runs were killed`);
+    assert.ok(killed() >= KILLS, `only ${killed()} of ${outcomes.length} runs were killed`);
   });
 
   /** A key folder after `init`: settings and an (empty) menu, as the service leaves them. */
