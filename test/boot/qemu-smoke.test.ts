@@ -185,6 +185,8 @@ tierSuite('qemu', 'QEMU boot harness with GRUB keys under real firmware', () => 
     try {
       const [line] = (await once(starter.stdout, 'data')) as [Buffer];
       const pid = Number(String(line).trim());
+      // The pid is setpriv's until it execs QEMU, which a loaded machine can delay past the spawn.
+      for (let waited = 0; !qemuRunning(pid) && waited < 10_000; waited += 100) await sleep(100);
       assert.ok(qemuRunning(pid), `QEMU ${pid} should be running`);
       starter.kill('SIGKILL');
       await once(starter, 'close');
