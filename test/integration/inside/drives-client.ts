@@ -57,6 +57,16 @@ async function goneWithin(id: string, ms: number): Promise<boolean> {
   return gone(await client.refresh()) || later;
 }
 
+/** The snapshot once `ready` holds (udisks applies udev's probe results after its calls return), or the last one. */
+async function settledSnapshot(ready: (s: DiskSnapshot) => boolean, ms = 20_000): Promise<DiskSnapshot> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const now = await client.refresh();
+    if (ready(now) || Date.now() > deadline) return now;
+    await new Promise((done) => setTimeout(done, 200));
+  }
+}
+
 async function matchRules(): Promise<number> {
   const reply = await bus.call(new dbus.Message({
     destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus.Debug.Stats',
@@ -152,7 +162,10 @@ async function main(): Promise<void> {
       type: '0fc63daf-8483-4772-8e79-3d69d8477de4', bootable: true, format: { type: 'ext4', label: 'first' } });
     await client.setLabel(b, 'persistence');
     await run('udevadm', ['settle']); // udisks updates properties from udev events after the calls return
-    const drive = driveOf(await client.refresh(), '/dev/sdb');
+    const drive = driveOf(await settledSnapshot((s) => {
+      const d = driveOf(s, '/dev/sdb');
+      return d.disk.partitionTable === 'gpt' && d.partitions.filter((p) => p.idLabel === 'EXDATA' || p.idLabel === 'persistence').length === 2;
+    }), '/dev/sdb');
     return {
       partitions: drive.partitions.filter((p) => p.objectPath === a || p.objectPath === b),
       table: drive.disk.partitionTable,
@@ -167,7 +180,10 @@ async function main(): Promise<void> {
     await truncate(image, 32 * 1024 * 1024);
     await run('sfdisk', ['-q', image], { input: 'label: gpt\n,12M,U\n,+,L\n' });
     const loop = await client.attachImage(image, { readOnly: true });
-    const drive = (await client.refresh()).drives.find((d) => d.id === loop)!;
+    const drive = (await settledSnapshot((s) => {
+      const d = s.drives.find((x) => x.id === loop);
+      return d?.disk.readOnly === true && d.disk.partitionTable === 'gpt' && d.partitions.length === 2;
+    })).drives.find((d) => d.id === loop)!;
     const verdict = (await service.list({ all: true })).find((l) => l.drive.id === loop);
     const expected = JSON.parse(await run('sfdisk', ['--json', image]));
     await client.detachImage(loop);
