@@ -200,7 +200,8 @@ async function waitForLoop(loop: string, deps: KeyTargetDeps): Promise<Drive> {
   const deadline = Date.now() + ATTACH_WAIT_MS;
   for (;;) {
     const drive = (await deps.disks.refresh()).drives.find((d) => d.id === loop || d.disk.objectPath === loop);
-    const settled = drive && (drive.disk.partitionTable === undefined || drive.partitions.length > 0);
+    // udisks reports the loop before udev's probe has given it its size and partitions
+    const settled = drive && drive.size > 0 && (drive.disk.partitionTable === undefined || drive.partitions.length > 0);
     if (drive && settled) return drive;
     if (Date.now() > deadline) {
       if (drive) return drive;

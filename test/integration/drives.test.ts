@@ -87,7 +87,7 @@ tierSuite('uml', 'drives through udisks (UML)', () => {
 
   test('FAT32 on a 1 GiB image file that Bootkey attached as a target: eligible, round trip, detached after', () => {
     const v = value('fat32Image');
-    assert.equal(v.eligible, true);
+    assert.equal(v.eligible, true, v.reasons?.join('; '));
     assert.match(v.blkid, /^VERSION=FAT32$/m);
     assert.equal(v.part.idVersion, 'FAT32');
     assert.equal(v.part.idLabel, 'BIGKEY');

@@ -141,15 +141,19 @@ async function main(): Promise<void> {
     await writeFile(bigImage, '');
     await truncate(bigImage, 1024 * 1024 * 1024);
     const loop = await service.attachImageTarget(bigImage);
+    // udisks fills in the loop's size and read-only flag from udev's change event, after LoopSetup returns
+    const drive = (await settledSnapshot((s) => {
+      const d = s.drives.find((x) => x.id === loop);
+      return d?.size === 1024 * 1024 * 1024 && d.disk.readOnly === false;
+    })).drives.find((d) => d.id === loop)!;
     const verdict = (await service.list({ all: true })).find((l) => l.drive.id === loop);
-    const drive = (await client.refresh()).drives.find((d) => d.id === loop)!;
     const path = await service.prepareKey(identityOf(drive), { table: 'dos', filesystem: 'vfat', label: 'BIGKEY' });
     const part = driveOf(await client.refresh(), drive.disk.device).partitions.find((p) => p.objectPath === path)!;
     const trip = await roundTrip(path);
     const blkid = (await run('blkid', ['-p', '-o', 'export', part.device])).trim();
     await service.detachImageTarget(loop);
     const gone = await goneWithin(loop, 5000);
-    return { eligible: verdict?.eligible, part, trip, blkid, gone };
+    return { eligible: verdict?.eligible, reasons: verdict?.reasons, part, trip, blkid, gone };
   });
 
   await step('gptExfatExt4', async () => {
