@@ -18,6 +18,11 @@ export interface DurableWriteOptions {
   /** Bytes of this file flushed to the medium so far (after each flush window), never bytes only cached. */
   onDurable?: (bytes: number) => void;
   /**
+   * Called with each chunk of `data` once the writer is done with it (read back and compared), so the caller
+   * can reuse its memory (core's ChunkPool). A chunk of a failed or discarded write is never given back.
+   */
+  release?: (chunk: Uint8Array) => void;
+  /**
    * Stops the write within one chunk: the temporary file is removed and the call throws BootkeyError
    * 'CANCELLED'. For `write`; a batch takes its signal once, in `batch()`.
    */

@@ -9,7 +9,7 @@ import {
   backupPathOf, COPY_EFI_KIND, filesAddedByBootkey, JOURNAL_PATH, keyPathKey, MANIFEST_DIR, MANIFEST_PATH, planUndo, serializeManifest,
   survivingManifest, TEMPORARY_SUFFIX, temporaryPathOf, withOperation, type KeyManifest, type ManifestOperation,
 } from '../core/key-manifest.js';
-import { treeFileChunks } from '../core/tree-file-chunks.js';
+import { ChunkPool, treeFileChunks } from '../core/tree-file-chunks.js';
 import type { DurableWriteResult, DurableWriter } from '../ports/durable-writer.js';
 import type { GrubBuilder } from '../ports/grub-builder.js';
 import type { ImageFiles } from '../ports/image-files.js';
@@ -240,11 +240,13 @@ export class CopyEfiService {
     try {
       for (const dir of createdDirectories) await files.makeDirectory(target.root + dir);
       let done = 0;
+      const pool = new ChunkPool();
       for (const file of plan.files) {
-        const data = file.content ? single(file.content) : treeFileChunks(await openPart(file.part), file.from);
+        const data = file.content ? single(file.content) : treeFileChunks(await openPart(file.part), file.from, pool);
         let durable = 0;
         await batch.add(target.root + file.to, data, {
           size: file.size, tempPath: target.root + temporaryPathOf(file.to), replace: file.action !== 'add',
+          release: (chunk) => pool.give(chunk),
           onDurable: (bytes) => {
             done += bytes - durable;
             durable = bytes;

@@ -2,6 +2,7 @@ import { formatBytes } from '../core/drive-policy.js';
 import { identityOf } from '../core/drive-identity.js';
 import { isCancellation, throwIfCancelled } from '../core/cancellation.js';
 import { BootkeyError } from '../core/errors.js';
+import { ChunkPool, sourceChunks } from '../core/tree-file-chunks.js';
 import { generateGrubMenu, ISO_DIR, menuOrder, type GrubMenu, type MenuIso } from '../core/grub/grub-menu.js';
 import { inspectImage, type ImageInspection } from '../core/inspect/inspect-image.js';
 import { admitIso, checkIsoName, type AdmittedIso } from '../core/multiboot/iso-admission.js';
@@ -9,7 +10,6 @@ import { planGrubInstall, type GrubPlan } from '../core/multiboot/key-layout.js'
 import {
   defaultSettings, GRUB_CFG_PATH, menuOptionsOf, parseSettings, serializeSettings, SETTINGS_PATH, type MultibootSettings,
 } from '../core/multiboot/multiboot-settings.js';
-import type { ByteSource } from '../ports/byte-source.js';
 import type { DiskProvider, Drive } from '../ports/disk-provider.js';
 import type { DurableWriteResult, DurableWriter } from '../ports/durable-writer.js';
 import type { GrubBuilder } from '../ports/grub-builder.js';
@@ -156,7 +156,7 @@ export class MultibootService {
         for (const module of modules) {
           const source = await this.deps.images.open(module.path);
           try {
-            await batch.add(join(target.root, `${EFI_MODULES_DIR}/${module.name}`), streamOf(source, 0, source.size), {
+            await batch.add(join(target.root, `${EFI_MODULES_DIR}/${module.name}`), sourceChunks(source, 0, source.size), {
               size: source.size, replace: true,
               onDurable: (bytes) => {
                 if (bytes < source.size) return;
@@ -260,6 +260,7 @@ export class MultibootService {
         const batch = this.deps.writer.batch({ signal: options.signal });
         /** Each copied ISO's place among the batch's files (its results). */
         const copied = new Map<string, number>();
+        const pool = new ChunkPool(COPY_CHUNK);
         let count = 0;
         let results: DurableWriteResult[];
         try {
@@ -268,15 +269,16 @@ export class MultibootService {
             warnings.push(...admitted.warnings);
             const base = join(target.root, `${ISO_DIR}/${s.name}`);
             for (const c of admitted.companions) {
-              await batch.add(`${base}${c.suffix}`, streamOf(s.source, c.offset, c.length), { size: c.length, replace: true });
+              await batch.add(`${base}${c.suffix}`, sourceChunks(s.source, c.offset, c.length), { size: c.length, replace: true });
               count += 1;
             }
             if (repairs.has(s.name)) continue;
             const phase = `copying ${s.name}`;
             onProgress?.({ phase, done: 0, total: s.source.size });
             copied.set(s.name, count++);
-            await batch.add(base, streamOf(s.source, 0, s.source.size), {
+            await batch.add(base, sourceChunks(s.source, 0, s.source.size, pool), {
               size: s.source.size,
+              release: (chunk) => pool.give(chunk),
               onDurable: (done) => onProgress?.({ phase, done, total: s.source.size }),
             });
           }
@@ -421,13 +423,4 @@ async function* chunksOf(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   for (let at = 0; at < bytes.length; at += COPY_CHUNK) yield bytes.subarray(at, at + COPY_CHUNK);
 }
 
-/** A range of a source in copy-sized chunks; a short read (a file shrinking under us) is an error. */
-async function* streamOf(source: ByteSource, offset: number, length: number): AsyncGenerator<Uint8Array> {
-  for (let at = 0; at < length; at += COPY_CHUNK) {
-    const want = Math.min(COPY_CHUNK, length - at);
-    const chunk = await source.read(offset + at, want);
-    if (chunk.length !== want) throw new BootkeyError('IO_ERROR', `the source ended early at byte ${offset + at + chunk.length}`);
-    yield chunk;
-  }
-}
 

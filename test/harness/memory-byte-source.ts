@@ -26,4 +26,10 @@ export class MemoryByteSource implements ByteSource {
     // A copy, as a file read would give: a parser must not be able to change the image by writing to it.
     return this.bytes.slice(start, end);
   }
+
+  async readInto(offset: number, target: Uint8Array): Promise<number> {
+    const bytes = await this.read(offset, target.length);
+    target.set(bytes);
+    return bytes.length;
+  }
 }

@@ -268,6 +268,7 @@ class HostBatch implements DurableBatch {
     const count = Math.min(READERS, files.length);
     while (this.buffers.length < count) this.buffers.push(alignedBuffer(2 * READ_CHUNK));
     await Promise.all(this.buffers.slice(0, count).map(reader));
+    for (const s of segments) s.file.options.release?.(s.bytes);
   }
 }
 
