@@ -2,14 +2,22 @@
 // UML: a scsi_debug key holding the user-key fixture (MBR + FAT32, 108 files, one of 120 MiB) gets copy-efi
 // from the memtest86-usb-style image, memtest86+x64.iso and the installer ISO; the inside script checks with
 // the kernel's vfat, fsck.fat and whole-device hashes (test/integration/inside/copy-efi-key.ts).
-// QEMU: the key's bytes after each copy boot under OVMF to the copied loader.
+// QEMU: the key's bytes after each copy boot under OVMF to the copied loader: the installer's GRUB and kernel;
+// memtest86+ started by the firmware by itself, and started by a GRUB on a second disk with console=ttyS0 so that
+// memtest's own screen reaches the serial port.
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { run } from '../fixtures/command.js';
+import { debianFile } from '../fixtures/debian-package.js';
 import { fixture, INSTALLER_BANNER } from '../fixtures/index.js';
-import { withBoot } from '../harness/qemu/index.js';
+import { makeGrubEfiKey } from '../harness/qemu/grub-keys.js';
+import { withBoot, type QemuSession } from '../harness/qemu/index.js';
 import { tierSuite } from '../harness/tier.js';
+import { withTempDir } from '../harness/tree-snapshot.js';
 import { runInUml, type UmlResult } from '../harness/uml/index.js';
 
 /** scsi_debug's size for the key: at least the user-key fixture (320 MiB). */
@@ -171,6 +179,76 @@ tierSuite('uml', 'copy-efi on a scsi_debug key with the user\'s files (UML)', ()
   });
 });
 
+/**
+ * The launcher disk's grub.cfg. It finds the key by a file only the key has, prints the SHA-256 of the key's
+ * removable-media loader as GRUB reads it, and chainloads exactly that file; GRUB passes the words after the path
+ * as the image's UEFI load options, which memtest86+ takes as its command line (console=ttyS0: it then draws its
+ * screen on the serial port too). The key itself stays as copy-efi left it.
+ */
+const LAUNCHER_CFG = `insmod part_msdos
+insmod part_gpt
+insmod fat
+if search --no-floppy --file --set=root /.bootkey/manifest.json; then
+  echo "launcher: the key is ($root)"
+  sha256sum ($root)/EFI/BOOT/BOOTX64.EFI
+  chainloader ($root)/EFI/BOOT/BOOTX64.EFI console=ttyS0,115200
+  boot
+  echo "launcher: gave up: the key's loader did not start"
+else
+  echo "launcher: gave up: no disk has /.bootkey/manifest.json"
+fi
+`;
+
+/** Waits for the pattern or for the launcher giving up (then fails at once, saying why, instead of timing out). */
+async function launched(s: QemuSession, pattern: RegExp, timeoutMs: number): Promise<string> {
+  const found = await s.waitFor(new RegExp(`${pattern.source}|launcher: gave up: [^\\n]+\\n`), timeoutMs);
+  assert.doesNotMatch(found, /^launcher: gave up/, `${found.trim()}\n--- serial text ---\n${s.text().slice(-2000)}`);
+  return found;
+}
+
+/**
+ * The launcher disk on virtio with the first boot index. OVMF connects only the devices QEMU's boot order names,
+ * so the key (the harness's usb-storage device) needs an index too, or GRUB does not see it.
+ */
+function launcherArgs(image: string): string[] {
+  return [
+    '-drive', `file=${image},format=raw,if=none,id=launcher,snapshot=on`,
+    '-device', 'virtio-blk-pci,drive=launcher,bootindex=0',
+    '-global', 'usb-storage.bootindex=1',
+  ];
+}
+
+/** memtest86+'s upstream version (`6.10` of Debian's `6.10-4`), from its package's changelog. */
+async function memtestVersion(): Promise<string> {
+  const changelog = gunzipSync(await readFile(await debianFile('memtest86+', 'usr/share/doc/memtest86+/changelog.Debian.gz')));
+  const version = /^memtest86\+ \((?:\d+:)?([^)]+)-[^-)]+\)/.exec(changelog.toString('utf8'))?.[1];
+  return version ?? assert.fail('no version in memtest86+\'s changelog');
+}
+
+/**
+ * SHA-256 of the source's own UEFI loader, read by mtools: from the ESP of the disk image (found by sfdisk), or
+ * from the ISO's El Torito UEFI image (extracted by xorriso; memtest86+x64.iso's tree has no EFI folder).
+ */
+async function sourceLoaderSha256(name: string, scratch: string): Promise<string> {
+  const source = await fixture(name === 'memtest-iso' ? 'memtest-iso' : 'memtest-usb-img');
+  let fat: string;
+  if (name === 'memtest-iso') {
+    const dir = join(scratch, 'boot-images');
+    await run('xorriso', ['-osirrox', 'on', '-indev', source, '-extract_boot_images', dir]);
+    const image = (await readdir(dir)).find((file) => /^eltorito_img\d+_uefi\.img$/.test(file));
+    fat = join(dir, image ?? assert.fail(`no UEFI El Torito image in ${source}`));
+  } else {
+    const table = JSON.parse(await run('sfdisk', ['--json', source])) as {
+      partitiontable: { sectorsize?: number; partitions: { start: number; type: string }[] };
+    };
+    const esp = table.partitiontable.partitions.find((p) => p.type === 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B');
+    fat = `${source}@@${(esp ?? assert.fail(`no ESP in ${source}`)).start * (table.partitiontable.sectorsize ?? 512)}`;
+  }
+  const loader = join(scratch, 'source-loader.efi');
+  await run('mcopy', ['-n', '-i', fat, '::/EFI/BOOT/BOOTX64.EFI', loader]);
+  return createHash('sha256').update(await readFile(loader)).digest('hex');
+}
+
 tierSuite('qemu', 'keys made by copy-efi boot under OVMF (QEMU)', () => {
   test('installer ISO copied onto the user key: GRUB menu from the key, then the Linux kernel', async () => {
     const { result } = await umlRun();
@@ -182,13 +260,35 @@ tierSuite('qemu', 'keys made by copy-efi boot under OVMF (QEMU)', () => {
   });
 
   for (const name of ['memtest-usb-img', 'memtest-iso']) {
-    test(`${name} copied onto the user key: OVMF starts the key's loader and stays in it`, async () => {
-      // memtest86+ draws on the screen only (no serial console without a command line), so the proof is what
-      // OVMF prints: it starts the USB key's boot option, and no "failed"/next option follows while memtest runs.
+    test(`${name} copied onto the user key: OVMF starts the key's loader by itself and stays in it`, async () => {
+      // Without a command line memtest86+ draws on the screen only, so the proof that the firmware picks the copied
+      // EFI/BOOT/BOOTX64.EFI on its own is what OVMF prints: it starts the USB key's boot option, and no
+      // "failed"/next option follows while memtest runs. The next test reads memtest's own screen.
       const { result } = await umlRun();
       await withBoot({ image: join(result.outDir, `${name}.img`), firmware: 'uefi', name: `copy-efi-${name}` }, async (s) => {
         await s.waitFor(/BdsDxe: starting Boot\d+ "UEFI QEMU QEMU USB HARDDRIVE[^"]*"/, 120_000);
         await assert.rejects(s.waitFor(/BdsDxe: (failed to start|loading Boot\d+)|Shell>|Start PXE/, 20_000), /timed out/);
+      });
+    });
+
+    test(`${name} copied onto the user key: its loader, the source's own bytes, runs memtest86+ (banner and first test on serial)`, async (t) => {
+      const { result } = await umlRun();
+      await withTempDir(async (scratch) => {
+        const [expectedSha256, version, launcher] = await Promise.all([
+          sourceLoaderSha256(name, scratch), memtestVersion(), makeGrubEfiKey(scratch, LAUNCHER_CFG),
+        ]);
+        const started = Date.now();
+        await withBoot({
+          image: join(result.outDir, `${name}.img`), firmware: 'uefi', name: `copy-efi-${name}-memtest`,
+          extraArgs: launcherArgs(launcher.image),
+        }, async (s) => {
+          await launched(s, /launcher: the key is \(hd\d+,msdos\d+\)/, 180_000);
+          const hashed = await launched(s, /[0-9a-f]{64} {2}\(hd\d+,msdos\d+\)\/EFI\/BOOT\/BOOTX64\.EFI/, 30_000);
+          assert.equal(hashed.slice(0, 64), expectedSha256, 'the key\'s loader, as GRUB read it, is not the source\'s');
+          await launched(s, new RegExp(`Memtest86\\+ v${version.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), 120_000);
+          await s.waitFor(/\[Address test, walking ones/, 120_000);
+          t.diagnostic(`memtest86+ ${version} running ${Date.now() - started} ms after QEMU started`);
+        });
       });
     });
   }
