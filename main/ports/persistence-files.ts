@@ -48,8 +48,8 @@ export interface PersistenceFiles {
   copyChunks(from: string, to: string, copies: readonly ChunkCopy[]): Promise<{ writtenBytes: number; skippedBytes: number }>;
   /** Flushes a file's data and metadata to the medium. */
   sync(path: string): Promise<void>;
-  /** SHA-256 (hex) of a file. */
-  hash(path: string): Promise<string>;
+  /** SHA-256 (hex) of a file, and how many bytes it holds. */
+  hash(path: string): Promise<{ sha256: string; bytes: number }>;
 }
 
 /** squashfs-tools on image files (no root, no mount). `inner` is a path inside the image, like LiveOS/rootfs.img. */

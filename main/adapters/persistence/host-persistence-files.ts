@@ -1,9 +1,10 @@
 import { mkdtemp, open, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { PersistenceEntry, PersistenceFiles } from '../../ports/persistence-files.js';
-import { hashFile, syncDirectory } from '../fs/durable-writer.js';
+import { syncDirectory } from '../fs/durable-writer.js';
 import { FileByteSource } from '../fs/file-byte-source.js';
 import { translateErrno } from '../fs/image-files.js';
+import { hashSparseFile } from './sparse-hash.js';
 
 async function guarded<T>(path: string, work: () => Promise<T>): Promise<T> {
   try {
@@ -157,5 +158,5 @@ export const hostPersistenceFiles: PersistenceFiles = {
       await handle.close();
     }
   }),
-  hash: (path) => guarded(path, () => hashFile(path)),
+  hash: (path) => guarded(path, () => hashSparseFile(path)),
 };
