@@ -1,8 +1,8 @@
 // Chunk buffers reused between the reader and the durable writer: the pool hands out and takes back only its own
 // buffers; the source streams read into them; the writer gives every chunk back once, only after reading it back,
-// so a buffer refilled at once after its release never changes what was written.
+// so a buffer refilled at once after its release never changes what was written or its hash.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,7 +60,7 @@ describe('chunk pool', () => {
       }
     }
     const path = join(dir, 'out.bin');
-    await hostDurableWriter(512 * 1024).write(path, tracked(), {
+    const result = await hostDurableWriter(512 * 1024).write(path, tracked(), {
       size: data.length,
       release: (chunk) => {
         released.push(chunk);
@@ -73,5 +73,7 @@ describe('chunk pool', () => {
     assert.ok(handed.every((c) => released.includes(c)));
     assert.ok(pool.take(1).buffer.byteLength === 256 * 1024, 'the pool got its buffers back');
     assert.deepEqual(new Uint8Array(await readFile(path)), data);
+    // the hash is of the bytes as written, not of the refilled buffers
+    assert.equal(result.sha256, createHash('sha256').update(data).digest('hex'));
   });
 });
