@@ -71,6 +71,11 @@ async function main(): Promise<void> {
       console.log(`           ours   ${round.ours.seconds.toFixed(2)} s ${JSON.stringify(round.ours.steps)} (${round.ours.copies} copies)`);
     }
     const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] as number;
+    // Each step's median over the rounds: where the time goes, side by side.
+    const stepMedians = (steps: Record<string, number>[]) => Object.fromEntries(Object.keys(steps[0] ?? {})
+      .map((step) => [step, median(steps.map((s) => s[step] ?? 0))]));
+    console.log(`median ms per step: mirror ${JSON.stringify(stepMedians(rounds.map((x) => x.mirror.steps)))}`);
+    console.log(`                    ours   ${JSON.stringify(stepMedians(rounds.map((x) => x.ours.steps)))}`);
     const mirror = median(rounds.map((x) => x.mirror.seconds));
     const ours = median(rounds.map((x) => x.ours.seconds));
     const ratio = ours / mirror;
