@@ -24,7 +24,7 @@ interface Range {
  * to trust (a filesystem without FIEMAP, a size that changed, an extent of an unusual kind, any unexpected line).
  */
 async function dataRanges(path: string, size: number): Promise<Range[] | undefined> {
-  const result = await runTool('filefrag', ['-e', '-s', path], 'e2fsprogs').catch(() => undefined);
+  const result = await runTool('filefrag', ['-e', '-s', '--', path], 'e2fsprogs').catch(() => undefined);
   if (!result || result.exitCode !== 0) return undefined;
   const header = HEADER.exec(result.stdout);
   if (!header || Number(header[1]) !== size) return undefined;
