@@ -14,7 +14,7 @@ import { e2fsprogs } from '../adapters/persistence/e2fsprogs.js';
 import { hostPersistenceFiles } from '../adapters/persistence/host-persistence-files.js';
 import { luksHomeMaker } from '../adapters/persistence/luks-home-maker.js';
 import { squashfsTools } from '../adapters/persistence/squashfs-tools.js';
-import { JOURNAL_PATH, MANIFEST_PATH, survivingManifest, type KeyManifest } from '../core/key-manifest.js';
+import type { KeyManifest } from '../core/key-manifest.js';
 import type { DiskProvider } from '../ports/disk-provider.js';
 import type { PrivilegedRunner } from '../ports/privileged-runner.js';
 import { CopyEfiService } from '../services/copy-efi.js';
@@ -22,11 +22,9 @@ import type { DriveService } from '../services/drives.js';
 import { ImageService } from '../services/images.js';
 import { openKeyTarget } from '../services/key-target.js';
 import { MultibootService } from '../services/multiboot.js';
+import { readKeyManifest } from '../services/key-manifest-reader.js';
 import { PersistenceService } from '../services/persistence.js';
 import type { KeyServices } from './api-dispatcher.js';
-
-/** A manifest far larger than any Bootkey writes is not read into memory. */
-const MANIFEST_LIMIT = 16 * 1024 * 1024;
 
 /** Every key service, none missing (the CLI calls them directly). */
 export type HostKeyServices = Required<Omit<KeyServices, 'mergeWorkDir'>>;
@@ -35,15 +33,10 @@ export type HostKeyServices = Required<Omit<KeyServices, 'mergeWorkDir'>>;
 export function hostKeyServices(disks: DiskProvider, drives: DriveService, runner: PrivilegedRunner = new HelperRunner({})): HostKeyServices {
   const wait = (ms: number) => sleep(ms);
   const openTarget = (spec: string) => openKeyTarget(spec, { disks, drives, files: hostKeyFiles, sleep: wait });
-  // Read as copy-efi reads it (what survived of the manifest and its journal); CopyEfiService keeps its reader private.
   const readManifest = async (spec: string): Promise<KeyManifest> => {
     const target = await openTarget(spec);
     try {
-      const text = async (path: string) => {
-        const bytes = await hostKeyFiles.readSmallFile(target.root + path, MANIFEST_LIMIT);
-        return bytes && new TextDecoder().decode(bytes);
-      };
-      return survivingManifest(await text(MANIFEST_PATH), await text(JOURNAL_PATH));
+      return await readKeyManifest(hostKeyFiles, target.root);
     } finally {
       await target.release();
     }

@@ -7,16 +7,16 @@ import { inspectImage } from '../core/inspect/inspect-image.js';
 import { openImage, selectTree, type TreeSelector } from '../core/inspect/open-image.js';
 import {
   backupPathOf, COPY_EFI_KIND, filesAddedByBootkey, JOURNAL_PATH, keyPathKey, MANIFEST_DIR, MANIFEST_PATH, planUndo, serializeManifest,
-  survivingManifest, TEMPORARY_SUFFIX, temporaryPathOf, withOperation, type KeyManifest, type ManifestOperation,
+  TEMPORARY_SUFFIX, temporaryPathOf, withOperation, type KeyManifest, type ManifestOperation,
 } from '../core/key-manifest.js';
 import { ChunkPool, treeFileChunks } from '../core/tree-file-chunks.js';
 import type { DurableWriteResult, DurableWriter } from '../ports/durable-writer.js';
 import type { GrubBuilder } from '../ports/grub-builder.js';
 import type { ImageFiles } from '../ports/image-files.js';
 import type { KeyFiles } from '../ports/key-files.js';
+import { readKeyManifest } from './key-manifest-reader.js';
 import type { KeyTarget, KeyTargetOptions } from './key-target.js';
 
-const MANIFEST_LIMIT = 16 * 1024 * 1024;
 
 export interface CopyEfiDeps {
   images: ImageFiles;
@@ -108,7 +108,7 @@ export class CopyEfiService {
         let selection = await selectEfiFiles(inspection, openPart, target.uuid);
         const unreadable = await grubLoaderUnableToReadKey(selection, openPart, target.fsType);
         if (unreadable) selection = withOwnGrubLoader(selection, unreadable, await deps.grub.buildEfiImage(await deps.grub.tools(false)));
-        const manifest = await this.readManifest(target);
+        const manifest = await readKeyManifest(this.deps.files, target.root);
         const existing = new Map<string, number>();
         for (const file of selection.files) {
           const size = await deps.files.size(target.root + file.to);
@@ -142,7 +142,7 @@ export class CopyEfiService {
     const { files } = this.deps;
     const target = await this.deps.openTarget(targetSpec, {});
     try {
-      const manifest = await this.readManifest(target);
+      const manifest = await readKeyManifest(this.deps.files, target.root);
       // Only copy-EFI's own operations: persistence files recorded beside them are the user's live data.
       const ours = manifest.operations.filter((op) => op.kind === COPY_EFI_KIND);
       const others = manifest.operations.filter((op) => op.kind !== COPY_EFI_KIND);
@@ -180,15 +180,6 @@ export class CopyEfiService {
     } finally {
       await target.release();
     }
-  }
-
-  /** The manifest, or what survived of it and its journal (a key pulled mid-operation). */
-  private async readManifest(target: KeyTarget): Promise<KeyManifest> {
-    const text = async (path: string) => {
-      const bytes = await this.deps.files.readSmallFile(target.root + path, MANIFEST_LIMIT);
-      return bytes && new TextDecoder().decode(bytes);
-    };
-    return survivingManifest(await text(MANIFEST_PATH), await text(JOURNAL_PATH));
   }
 
   private async writeManifest(target: KeyTarget, manifest: KeyManifest, path = MANIFEST_PATH): Promise<void> {

@@ -2,7 +2,7 @@ import { BootkeyError } from '../core/errors.js';
 import { ISO_DIR } from '../core/grub/grub-menu.js';
 import { inspectImage } from '../core/inspect/inspect-image.js';
 import {
-  JOURNAL_PATH, MANIFEST_DIR, MANIFEST_PATH, PERSISTENCE_KIND, serializeManifest, survivingManifest, withOperation,
+  JOURNAL_PATH, MANIFEST_DIR, MANIFEST_PATH, PERSISTENCE_KIND, serializeManifest, withOperation,
   withoutPersistenceFile, withRewrittenFile, type KeyManifest, type ManifestOperation,
 } from '../core/key-manifest.js';
 import { parseSettings, SETTINGS_PATH } from '../core/multiboot/multiboot-settings.js';
@@ -25,6 +25,7 @@ import type { PrivilegedRunner } from '../ports/privileged-runner.js';
 import type {
   ClosableByteSource, Ext4CheckResult, Ext4Tools, PersistenceEntry, PersistenceFiles, SquashfsTools,
 } from '../ports/persistence-files.js';
+import { readKeyManifest } from './key-manifest-reader.js';
 import type { MultibootService } from './multiboot.js';
 
 /** The part of a key target persistence needs (services/key-target's KeyTarget has all of it). */
@@ -551,12 +552,8 @@ export class PersistenceService {
   }
 
   /** The key's manifest (or what survived of it with its journal). */
-  async manifestOf(target: PersistenceTarget): Promise<KeyManifest> {
-    const text = async (keyPath: string) => {
-      const bytes = await this.deps.keyFiles.readSmallFile(`${rootOf(target)}${keyPath}`, SMALL_FILE_LIMIT);
-      return bytes && new TextDecoder().decode(bytes);
-    };
-    return survivingManifest(await text(MANIFEST_PATH), await text(JOURNAL_PATH));
+  manifestOf(target: PersistenceTarget): Promise<KeyManifest> {
+    return readKeyManifest(this.deps.keyFiles, rootOf(target));
   }
 
   /**
