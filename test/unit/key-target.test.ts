@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { hostKeyFiles } from '../../main/adapters/fs/key-files.js';
 import { DriveService } from '../../main/services/drives.js';
 import { openKeyTarget } from '../../main/services/key-target.js';
-import { MemoryDiskProvider } from '../harness/memory-disk-provider.js';
+import type { DiskSnapshot, Drive } from '../../main/ports/disk-provider.js';
+import { fakeDrive, MemoryDiskProvider } from '../harness/memory-disk-provider.js';
 
 const GB = 1e9;
 
@@ -30,5 +31,34 @@ test('a folder target on a mounted key is re-checked: another key mounted at the
     await assert.rejects(target.recheck(), { code: 'TARGET_CHANGED' });
   } finally {
     rmSync(folder, { recursive: true, force: true });
+  }
+});
+
+test('an image file target waits until udisks gives the new loop device its size (a size-0 loop would be refused)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bootkey-image-'));
+  try {
+    const image = join(dir, 'key.img');
+    writeFileSync(image, '');
+    const spec = { name: 'loop0', size: GB, table: 'dos' as const, partitions: [{ size: GB - 1048576, fsType: 'vfat', label: 'IMG', mountPoint: dir }] };
+    const sized = fakeDrive(spec);
+    const loop: Drive = { ...sized, kind: 'loop' };
+    // udisks lists the loop before udev's probe: no size, no partitions, for the first few refreshes
+    class LaggingLoop extends MemoryDiskProvider {
+      refreshes = 0;
+      override async attachImage(): Promise<string> {
+        return loop.id;
+      }
+      override async refresh(): Promise<DiskSnapshot> {
+        this.refreshes += 1;
+        return { drives: [this.refreshes < 4 ? { ...loop, size: 0, disk: { ...loop.disk, size: 0, partitionTable: 'dos' }, partitions: [] } : loop] };
+      }
+    }
+    const disks = new LaggingLoop([spec]); // holds the mounted folder for usage()
+    const deps = { disks, drives: new DriveService(disks), files: hostKeyFiles, sleep: async () => undefined };
+    const target = await openKeyTarget(image, deps);
+    assert.equal(target.label, 'IMG');
+    assert.ok(disks.refreshes >= 4);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
