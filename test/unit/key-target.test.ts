@@ -42,7 +42,7 @@ test('an image file target waits until udisks gives the new loop device its size
     const spec = { name: 'loop0', size: GB, table: 'dos' as const, partitions: [{ size: GB - 1048576, fsType: 'vfat', label: 'IMG', mountPoint: dir }] };
     const sized = fakeDrive(spec);
     const loop: Drive = { ...sized, kind: 'loop' };
-    // udisks lists the loop before udev's probe: no size, no partitions, for the first few refreshes
+    // udisks lists the loop before udev's probe: no size, no table, no partitions, for the first few refreshes
     class LaggingLoop extends MemoryDiskProvider {
       refreshes = 0;
       override async attachImage(): Promise<string> {
@@ -50,7 +50,8 @@ test('an image file target waits until udisks gives the new loop device its size
       }
       override async refresh(): Promise<DiskSnapshot> {
         this.refreshes += 1;
-        return { drives: [this.refreshes < 4 ? { ...loop, size: 0, disk: { ...loop.disk, size: 0, partitionTable: 'dos' }, partitions: [] } : loop] };
+        const { partitionTable: _, ...unprobed } = loop.disk; // no table yet either
+        return { drives: [this.refreshes < 4 ? { ...loop, size: 0, disk: { ...unprobed, size: 0 }, partitions: [] } : loop] };
       }
     }
     const disks = new LaggingLoop([spec]); // holds the mounted folder for usage()
