@@ -68,11 +68,13 @@ export interface ApiServices extends KeyServices {
   now?: () => number;
 }
 
+export type JobOutcome = 'done' | 'failed' | 'cancelled';
+
 export interface JobObserver {
-  started(title: string): void;
+  /** A job began; the function it returns is called once, when that job ends (jobs may share a title). */
+  started(title: string): (outcome: JobOutcome) => void;
   /** Share (0 to 1) of the current job's, or file's, bytes that are durable. */
   progress?(fraction: number): void;
-  finished(title: string, outcome: 'done' | 'failed' | 'cancelled'): void;
 }
 
 type Handlers = { [M in MethodName]: (...args: MethodArgs<M>) => Promise<MethodValue<M>> };
@@ -134,15 +136,8 @@ export class ApiDispatcher {
         if (chosen.device !== confirmed.device) {
           throw new BootkeyError('TARGET_CHANGED', `${confirmed.device} is not the drive you chose`, { device: confirmed.device });
         }
-        const title = `Erasing ${chosen.vendor} ${chosen.model}`.trim();
-        services.jobs?.started(title);
-        try {
-          await services.drives.prepareKey(confirmed, { table: 'dos', filesystem: 'vfat', label });
-        } catch (error) {
-          services.jobs?.finished(title, 'failed');
-          throw error;
-        }
-        services.jobs?.finished(title, 'done');
+        await this.#job(`Erasing ${chosen.vendor} ${chosen.model}`.trim(), () =>
+          services.drives.prepareKey(confirmed, { table: 'dos', filesystem: 'vfat', label }));
         return findDrive(await this.#drives(), driveId);
       },
       inspectImage: async (path) => {
@@ -293,13 +288,13 @@ export class ApiDispatcher {
 
   /** Tells the job observer when a long job starts and how it ended. */
   async #job<T>(title: string, work: () => Promise<T>): Promise<T> {
-    this.services.jobs?.started(title);
+    const finished = this.services.jobs?.started(title);
     try {
       const value = await work();
-      this.services.jobs?.finished(title, 'done');
+      finished?.('done');
       return value;
     } catch (error) {
-      this.services.jobs?.finished(title, isCancellation(error) ? 'cancelled' : 'failed');
+      finished?.(isCancellation(error) ? 'cancelled' : 'failed');
       throw error;
     }
   }

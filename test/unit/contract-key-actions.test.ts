@@ -77,9 +77,11 @@ test('progress events: the job id, rate and time left from durable bytes, at mos
     copyEfi: copyEfiStub([], [at(2 * MB), at(3 * MB), at(6 * MB), at(total)]),
     now: () => times[clock++] ?? 9999,
     jobs: {
-      started: (title) => observed.push(`started ${title}`),
+      started: (title) => {
+        observed.push(`started ${title}`);
+        return (outcome) => observed.push(`${outcome} ${title}`);
+      },
       progress: (fraction) => observed.push(`${fraction}`),
-      finished: (title, outcome) => observed.push(`${outcome} ${title}`),
     },
   });
   const events: JobProgressDto[] = [];
@@ -164,8 +166,12 @@ test('cancelJob aborts the running job’s signal; the call ends with CANCELLED;
     list: async () => [],
   } as unknown as MultibootService;
   const outcomes: string[] = [];
+  let jobsStarted = 0;
   const dispatcher = new ApiDispatcher({ version: 't', host: 'web', disks, drives: new DriveService(disks), images, multiboot,
-    jobs: { started: () => undefined, finished: (_title, outcome) => outcomes.push(outcome) } });
+    jobs: { started: (title) => {
+      const n = ++jobsStarted; // both jobs are 'Adding 1 ISO file(s)': each end must reach its own job
+      return (outcome) => outcomes.push(`${n} ${title}: ${outcome}`);
+    } } });
   const [sdb] = disks.snapshot().drives;
   const call = dispatcher.call('addIsos', [{ driveId: sdb!.id, files: ['/v/big.iso'], jobId: 'big' }]);
   await running;
@@ -174,7 +180,8 @@ test('cancelJob aborts the running job’s signal; the call ends with CANCELLED;
   assert.deepEqual(await dispatcher.call('cancelJob', ['big']), { ok: true, value: true });
   const result = await call;
   assert.equal(!result.ok && result.error.code, 'CANCELLED');
-  assert.deepEqual(outcomes, ['failed', 'cancelled'], 'the refused duplicate failed; the cancelled job is not a failure');
+  assert.deepEqual(outcomes, ['2 Adding 1 ISO file(s): failed', '1 Adding 1 ISO file(s): cancelled'],
+    'the refused duplicate failed; the cancelled job is not a failure');
   assert.deepEqual(await dispatcher.call('cancelJob', ['big']), { ok: true, value: false });
 });
 
