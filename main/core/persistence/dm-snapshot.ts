@@ -145,9 +145,11 @@ export async function readDmSnapshot(source: ByteSource, onException?: (e: DmExc
   }
   const allocatedSectors = nextFree * chunkSectors;
   const metadataSectors = (area + 2) * chunkSectors;
+  // A zeroed file too small for the header, area 0 and one data chunk is no usable new store: the kernel cannot
+  // write its first chunk (or even area 0), so it is overflow like any store without room, not 'new'.
   const state: DmSnapshotState = !header.valid ? 'invalid'
-    : !header.initialised ? 'new'
-      : totalSectors < (nextFree + 1) * chunkSectors ? 'overflow' : 'valid';
+    : totalSectors < (nextFree + 1) * chunkSectors ? 'overflow'
+      : !header.initialised ? 'new' : 'valid';
   return {
     type: 'dm-snapshot',
     state,
