@@ -84,7 +84,11 @@ async function readLuks2(source: ByteSource, view: DataView, header: Uint8Array)
   }
   if (typeof json !== 'object' || json === null) throw new ParseError('LUKS2 metadata is not an object', BINARY_HEADER_BYTES);
   // The data segment: a finished container has one `crypt` segment; one being encrypted has more (linear ones).
-  const segments = Object.entries(json.segments ?? {}).sort(([a], [b]) => Number(a) - Number(b)).map(([, s]) => s);
+  const segments = Object.entries(json.segments ?? {}).sort(([a], [b]) => Number(a) - Number(b)).map(([key, s]) => {
+    // cryptsetup refuses such metadata too; reading `type` of a null segment would be a TypeError.
+    if (typeof s !== 'object' || s === null) throw new ParseError(`LUKS2 segment ${key} is not an object`, BINARY_HEADER_BYTES);
+    return s;
+  });
   const crypt = segments.find((s) => s.type === 'crypt');
   const first = crypt ?? segments[0];
   if (!first) throw new ParseError('LUKS2 metadata has no data segment', BINARY_HEADER_BYTES);
