@@ -15,30 +15,24 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { JobProgressDto } from '../../preload/contract.js';
 import type { HelperRequest } from '../../main/ports/privileged-runner.js';
-import { ApiDispatcher } from '../../main/ipc/api-dispatcher.js';
-import { hostKeyServices } from '../../main/ipc/host-services.js';
-import { DriveService } from '../../main/services/drives.js';
-import { startWebHost, type WebHost } from '../../main/web/web-host.js';
 import { ERROR_TEXT } from '../../renderer/error-text.js';
 import { fixture } from '../fixtures/index.js';
 import { MemoryDiskProvider } from '../harness/memory-disk-provider.js';
 import { tierSuite } from '../harness/tier.js';
-import { axe as axeCheck, openBrowser, ROOT as root, SCREENS as screens, sha256, shot as shoot, treeState } from './browser-session.js';
+import { axe as axeCheck, closeSession, keyDispatcher, openSession, sha256, shot as shoot, treeState, userKeys, type BrowserSession } from './browser-session.js';
 
 const GB = 1e9;
 const MB = 1e6;
 
 /** A key as a user has it: documents, photos, a nested folder, a file in EFI/ of their own. */
-function fillUserFiles(dir: string, seed: number): void {
-  let x = seed;
-  const bytes = (n: number) => Uint8Array.from({ length: n }, () => ((x = (x * 1103515245 + 12345) >>> 0) >>> 24));
+function fillUserFiles(dir: string, bytes: (n: number) => Uint8Array): void {
   mkdirSync(join(dir, 'Documents', 'Taxes 2025'), { recursive: true });
   mkdirSync(join(dir, 'Photos'), { recursive: true });
   mkdirSync(join(dir, 'EFI', 'Tools'), { recursive: true });
@@ -55,8 +49,7 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
   let tinyDir: string;
   let usedDir: string;
   let disks: MemoryDiskProvider;
-  let host: WebHost;
-  let context: BrowserContext;
+  let session: BrowserSession | undefined;
   let page: Page;
   const progress: JobProgressDto[] = [];
   const helperRequests: HelperRequest[] = [];
@@ -83,18 +76,11 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
   };
 
   before(async () => {
-    execFileSync(process.execPath, [join(root, 'resources/build/build.mjs')], { cwd: root, stdio: 'inherit' });
-    mkdirSync(screens, { recursive: true });
     [memtestUsb, installerIso, memtestIso] = await Promise.all([fixture('memtest-usb-img'), fixture('installer-iso'), fixture('memtest-iso')]);
     work = mkdtempSync(join(tmpdir(), 'bootkey-key-actions-'));
-    keyDir = join(work, 'key');
-    tinyDir = join(work, 'tiny');
-    usedDir = join(work, 'used');
+    [keyDir, tinyDir, usedDir] = userKeys(work, ['key', 'tiny', 'used'], fillUserFiles);
     const dropDir = join(work, 'drop');
-    for (const dir of [keyDir, tinyDir, usedDir, dropDir]) mkdirSync(dir);
-    fillUserFiles(keyDir, 1);
-    fillUserFiles(tinyDir, 2);
-    fillUserFiles(usedDir, 3);
+    mkdirSync(dropDir);
     mkdirSync(join(usedDir, 'EFI', 'BOOT'));
     writeFileSync(join(usedDir, 'EFI', 'BOOT', 'BOOTX64.EFI'), 'the user’s own boot loader\n');
     symlinkSync(memtestUsb, join(dropDir, 'memtest86-usb.img'));
@@ -111,25 +97,20 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
       { name: 'sdd', vendor: 'Bootkey Test', model: 'Used', serial: 'U1', size: 2 * GB, table: 'dos',
         partitions: [{ size: 1 * GB, fsType: 'vfat', label: 'USED', mountPoint: usedDir, used: 10 * MB }] },
     ]);
-    const drives = new DriveService(disks);
-    const dispatcher = new ApiDispatcher({ version: 'test', host: 'web', disks, drives, ...hostKeyServices(disks, drives, {
+    const dispatcher = keyDispatcher(disks, {
       run: async (request) => {
         helperRequests.push(request);
         return [];
       },
-    }), dropFolder: dropDir });
+    }, { dropFolder: dropDir });
     dispatcher.subscribe((event, payload) => {
       if (event === 'jobProgress') progress.push(payload as JobProgressDto);
     });
-    host = await startWebHost({ dispatcher, rendererDir: join(root, 'dist/renderer') });
-    ({ context, page } = await openBrowser(join(work, 'profile'), host.url));
+    session = await openSession({ dispatcher, work });
+    ({ page } = session);
   });
 
-  after(async () => {
-    await context?.close();
-    await host?.close();
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  after(() => closeSession(session, work));
 
   test('copy-EFI from a dropped disk image: plan, confirm, verified result; undo restores the exact file set', async () => {
     const before = treeState(keyDir);

@@ -13,20 +13,16 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { formatBytes } from '../../preload/byte-size.js';
-import { ApiDispatcher } from '../../main/ipc/api-dispatcher.js';
-import { hostKeyServices } from '../../main/ipc/host-services.js';
-import { DriveService } from '../../main/services/drives.js';
-import { startWebHost, type WebHost } from '../../main/web/web-host.js';
 import { fixture } from '../fixtures/index.js';
 import { MemoryDiskProvider } from '../harness/memory-disk-provider.js';
 import { tierSuite } from '../harness/tier.js';
-import { axe, openBrowser, ROOT, SCREENS, shot, treeState } from './browser-session.js';
+import { axe, closeSession, keyDispatcher, openSession, shot, treeState, userKeys, type BrowserSession } from './browser-session.js';
 
 const GB = 1e9;
 const MB = 1e6;
@@ -48,9 +44,7 @@ function ext4Percent(image: string): number {
 const debugfs = (image: string, request: string, write = false) =>
   execFileSync('debugfs', [...(write ? ['-w'] : []), '-R', request, image], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
 
-function userFiles(dir: string, seed: number): void {
-  let x = seed;
-  const bytes = (n: number) => Uint8Array.from({ length: n }, () => ((x = (x * 1103515245 + 12345) >>> 0) >>> 24));
+function userFiles(dir: string, bytes: (n: number) => Uint8Array): void {
   mkdirSync(join(dir, 'Documents'), { recursive: true });
   writeFileSync(join(dir, 'README.txt'), 'my key\n');
   writeFileSync(join(dir, 'Documents', 'notes.odt'), bytes(90_000));
@@ -62,8 +56,7 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
   let libraryDir: string;
   let cryptDir: string;
   let rootfs: string;
-  let host: WebHost;
-  let context: BrowserContext;
+  let session: BrowserSession | undefined;
   let page: Page;
 
   const selectKey = async (model: string) => {
@@ -78,21 +71,20 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
   const panel = () => page.getByRole('region', { name: 'Live system persistence' });
   const fileItem = (name: string) =>
     panel().locator('li.persistence-file').filter({ has: page.locator('.notice-title > .file-name').getByText(name, { exact: true }) });
+  /** The dialog's Cancel closes it and leaves the live key as it was (`before`, its state when the dialog opened). */
+  const cancelWritesNothing = async (dialog: Locator, before: Map<string, string>) => {
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    assert.deepEqual(treeState(liveDir), before, 'Cancel wrote nothing');
+  };
 
   before(async () => {
-    execFileSync(process.execPath, [join(ROOT, 'resources/build/build.mjs')], { cwd: ROOT, stdio: 'inherit' });
-    mkdirSync(SCREENS, { recursive: true });
     const [squashfs, memtestUsb, memtestIso] = await Promise.all([fixture('liveos-squashfs'), fixture('memtest-usb-img'), fixture('memtest-iso')]);
     rootfs = await fixture('liveos-rootfs');
     work = mkdtempSync(join(tmpdir(), 'bootkey-persistence-ui-'));
-    liveDir = join(work, 'live');
-    libraryDir = join(work, 'library');
-    cryptDir = join(work, 'crypt');
+    [liveDir, libraryDir, cryptDir] = userKeys(work, ['live', 'library', 'crypt'], userFiles);
     const dropDir = join(work, 'drop');
-    for (const dir of [liveDir, libraryDir, cryptDir, dropDir]) mkdirSync(dir);
-    userFiles(liveDir, 1);
-    userFiles(libraryDir, 2);
-    userFiles(cryptDir, 3);
+    mkdirSync(dropDir);
     for (const dir of [liveDir, cryptDir]) {
       mkdirSync(join(dir, 'LiveOS'));
       copyFileSync(squashfs, join(dir, 'LiveOS', 'squashfs.img'));
@@ -107,19 +99,13 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
       { name: 'sdd', vendor: 'Bootkey Test', model: 'Crypt', serial: 'C1', size: 8 * GB, table: 'dos',
         partitions: [{ size: 4 * GB, fsType: 'vfat', label: 'CRYPT', uuid: '9ABC-DEF0', mountPoint: cryptDir, used: 10 * MB }] },
     ]);
-    const drives = new DriveService(disks);
     // GRUB's BIOS boot code would go to a real device through the helper: recorded here (proven in UML).
-    const dispatcher = new ApiDispatcher({ version: 'test', host: 'web', disks, drives,
-      ...hostKeyServices(disks, drives, { run: async () => [] }), dropFolder: dropDir, mergeWorkDir: work });
-    host = await startWebHost({ dispatcher, rendererDir: join(ROOT, 'dist/renderer') });
-    ({ context, page } = await openBrowser(join(work, 'profile'), host.url));
+    const dispatcher = keyDispatcher(disks, { run: async () => [] }, { dropFolder: dropDir, mergeWorkDir: work });
+    session = await openSession({ dispatcher, work });
+    ({ page } = session);
   });
 
-  after(async () => {
-    await context?.close();
-    await host?.close();
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  after(() => closeSession(session, work));
 
   test('a key without a LiveOS folder says so; on the live key an OverlayFS overlay and home.img are created, with usage as dumpe2fs reads it', async () => {
     await selectKey('Library');
@@ -262,9 +248,7 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
     assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Cancel', 'the safe choice has the focus');
     await shot(page, 'persistence-reset-dialog', false);
     await axe(page, 'reset dialog');
-    await dialog.getByRole('button', { name: 'Cancel' }).click();
-    await dialog.waitFor({ state: 'detached' });
-    assert.deepEqual(treeState(liveDir), before, 'Cancel wrote nothing');
+    await cancelWritesNothing(dialog, before);
     await open();
     await dialog.waitFor();
     await page.keyboard.press('Escape');
@@ -366,9 +350,7 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
     assert.match((await dialog.textContent()) ?? '', new RegExp(`removes /LiveOS/${DM_OVERLAY} from the key \\(${formatBytes(8 * MiB).replace('.', '\\.')} freed\\)`));
     await shot(page, 'persistence-delete-dialog', false);
     await axe(page, 'delete dialog');
-    await dialog.getByRole('button', { name: 'Cancel' }).click();
-    await dialog.waitFor({ state: 'detached' });
-    assert.deepEqual(treeState(liveDir), before, 'Cancel wrote nothing');
+    await cancelWritesNothing(dialog, before);
     await open();
     await dialog.getByRole('button', { name: `Delete ${DM_OVERLAY}` }).click();
     await panel().getByText(`Deleted /LiveOS/${DM_OVERLAY}.`).waitFor({ timeout: 60_000 });

@@ -5,8 +5,7 @@
  * The udisks adapter behind the same port is tested against udisksd in the UML tier.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,12 +13,12 @@ import { after, before, test } from 'node:test';
 import type { BrowserContext, Page } from 'playwright-core';
 import { assessDrive } from '../../main/core/drive-policy.js';
 import { ApiDispatcher } from '../../main/ipc/api-dispatcher.js';
-import { startWebHost, type WebHost } from '../../main/web/web-host.js';
+import type { WebHost } from '../../main/web/web-host.js';
 import { DriveService } from '../../main/services/drives.js';
 import { ERROR_TEXT } from '../../renderer/error-text.js';
 import { tierSuite } from '../harness/tier.js';
 import { fakeDrive, MemoryDiskProvider, type FakeDriveSpec } from '../harness/memory-disk-provider.js';
-import { axe as axeCheck, openBrowser, ROOT as root, SCREENS as screens, shot as shoot } from './browser-session.js';
+import { axe as axeCheck, closeSession, openSession, shot as shoot, type BrowserSession } from './browser-session.js';
 
 const GB = 1e9;
 const MB = 1e6;
@@ -81,7 +80,8 @@ tierSuite('browser', 'the UI in Chromium over the web host', () => {
   let host: WebHost;
   let context: BrowserContext;
   let page: Page;
-  let profile: string;
+  let session: BrowserSession | undefined;
+  let work: string;
 
   const shot = (name: string, fullPage = true) => shoot(page, name, fullPage);
   const axe = (screen: string) => axeCheck(page, screen);
@@ -89,20 +89,14 @@ tierSuite('browser', 'the UI in Chromium over the web host', () => {
   const driveButton = (name: string) => page.getByRole('button', { name: new RegExp(name) });
 
   before(async () => {
-    execFileSync(process.execPath, [join(root, 'resources/build/build.mjs')], { cwd: root, stdio: 'inherit' });
-    mkdirSync(screens, { recursive: true });
     disks = new MemoryDiskProvider([key, internal]);
     const dispatcher = new ApiDispatcher({ version: 'test', host: 'web', disks, drives: new DriveService(disks) });
-    host = await startWebHost({ dispatcher, rendererDir: join(root, 'dist/renderer') });
-    profile = mkdtempSync(join(tmpdir(), 'bootkey-chromium-'));
-    ({ context, page } = await openBrowser(profile, host.url, { width: 1100, height: 760 }));
+    work = mkdtempSync(join(tmpdir(), 'bootkey-chromium-'));
+    session = await openSession({ dispatcher, work, viewport: { width: 1100, height: 760 } });
+    ({ host, context, page } = session);
   });
 
-  after(async () => {
-    await context?.close();
-    await host?.close();
-    if (profile) rmSync(profile, { recursive: true, force: true });
-  });
+  after(() => closeSession(session, work));
 
   test('lists the drives; a refused drive is greyed with the policy’s reasons in words', async () => {
     await driveButton('SanDisk Cruzer Blade').waitFor();
