@@ -1,5 +1,6 @@
 import { mkdir, open, readdir, rename, rmdir, stat, statfs, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { BootkeyError } from '../../core/errors.js';
 import type { KeyFiles, PathKind } from '../../ports/key-files.js';
 import { hashFile, syncDirectory } from './durable-writer.js';
 import { translateErrno } from './image-files.js';
@@ -66,7 +67,8 @@ export const hostKeyFiles: KeyFiles = {
     if (!handle) return undefined;
     try {
       const { size } = await handle.stat();
-      if (size > maxBytes) throw new Error(`${path} is larger than ${maxBytes} bytes`);
+      // A file the key's owner (or damage) made huge is an expected failure, typed like readFile's in core.
+      if (size > maxBytes) throw new BootkeyError('FILE_TOO_LARGE', `${path} is ${size} bytes, more than ${maxBytes} allowed here`, { path, size });
       const bytes = new Uint8Array(size);
       for (let at = 0; at < size;) {
         const { bytesRead } = await handle.read(bytes, at, size - at, at);
