@@ -75,6 +75,7 @@ function damaged(why: string): BootkeyError {
   return new BootkeyError('MALFORMED_IMAGE', `the key's ${MANIFEST_PATH} is damaged: ${why}`, { path: MANIFEST_PATH });
 }
 
+const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null;
 const isString = (v: unknown): v is string => typeof v === 'string';
 const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
 const isSize = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
@@ -92,10 +93,12 @@ export function parseManifest(text: string): KeyManifest {
     throw damaged(`expected version ${MANIFEST_VERSION} with a list of operations`);
   }
   for (const op of manifest.operations as Partial<ManifestOperation>[]) {
+    // null is JSON too: reading a member of it would be a TypeError.
+    if (!isObject(op)) throw damaged(`an operation is ${op === null ? 'null' : typeof op}, not an object`);
     const ok = isString(op.id) && isString(op.kind) && isString(op.source) && isString(op.startedAt)
       && (op.state === 'writing' || op.state === 'complete')
-      && Array.isArray(op.added) && op.added.every((f) => isString(f.path) && isSize(f.size) && (f.sha256 === null || isString(f.sha256)))
-      && Array.isArray(op.replaced) && op.replaced.every((f) => isString(f.path) && isString(f.backup) && isSize(f.size))
+      && Array.isArray(op.added) && op.added.every((f) => isObject(f) && isString(f.path) && isSize(f.size) && (f.sha256 === null || isString(f.sha256)))
+      && Array.isArray(op.replaced) && op.replaced.every((f) => isObject(f) && isString(f.path) && isString(f.backup) && isSize(f.size))
       && isStringArray(op.createdDirectories) && isStringArray(op.temporaries);
     if (!ok) throw damaged(`operation ${JSON.stringify(op.id ?? '?')} is incomplete`);
     for (const path of [...op.added!.map((f) => f.path), ...op.replaced!.flatMap((f) => [f.path, f.backup]),
