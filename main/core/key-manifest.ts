@@ -103,7 +103,8 @@ export function parseManifest(text: string): KeyManifest {
     if (!ok) throw damaged(`operation ${JSON.stringify(op.id ?? '?')} is incomplete`);
     for (const path of [...op.added!.map((f) => f.path), ...op.replaced!.flatMap((f) => [f.path, f.backup]),
       ...op.createdDirectories!, ...op.temporaries!]) {
-      if (!path.startsWith('/') || path.split('/').includes('..')) throw damaged(`unsafe path ${JSON.stringify(path)}`);
+      // A NUL would reach the filesystem calls of undo, which throw a TypeError for it.
+      if (!path.startsWith('/') || path.split('/').includes('..') || path.includes('\0')) throw damaged(`unsafe path ${JSON.stringify(path)}`);
     }
   }
   return manifest as KeyManifest;
