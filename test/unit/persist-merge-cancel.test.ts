@@ -3,7 +3,8 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { hashFile, hostDurableWriter } from '../../main/adapters/fs/durable-writer.js';
+import { hostDurableWriter } from '../../main/adapters/fs/durable-writer.js';
+import { hashFile } from '../../main/adapters/fs/file-hash.js';
 import { hostKeyFiles } from '../../main/adapters/fs/key-files.js';
 import { e2fsprogs } from '../../main/adapters/persistence/e2fsprogs.js';
 import { hostPersistenceFiles } from '../../main/adapters/persistence/host-persistence-files.js';
@@ -48,13 +49,13 @@ tierSuite('tools', 'persist merge cancelled', () => {
     });
     await service.create(key, { type: 'dm', size: 8 << 20 });
     const overlay = join(key, 'LiveOS', 'overlay-LIVE-KEY-0001');
-    return { key, work, service, overlay, hashes: { image: await hashFile(join(key, 'LiveOS', 'squashfs.img')), overlay: await hashFile(overlay) } };
+    return { key, work, service, overlay, hashes: { image: (await hashFile(join(key, 'LiveOS', 'squashfs.img'))).sha256, overlay: (await hashFile(overlay)).sha256 } };
   }
 
   async function assertCancelledAndUntouched(run: Awaited<ReturnType<typeof keyWith>>, merge: Promise<unknown>) {
     await assert.rejects(merge, (e: unknown) => e instanceof BootkeyError && e.code === 'CANCELLED');
-    assert.equal(await hashFile(join(run.key, 'LiveOS', 'squashfs.img')), run.hashes.image);
-    assert.equal(await hashFile(run.overlay), run.hashes.overlay);
+    assert.equal((await hashFile(join(run.key, 'LiveOS', 'squashfs.img'))).sha256, run.hashes.image);
+    assert.equal((await hashFile(run.overlay)).sha256, run.hashes.overlay);
     assert.deepEqual(readdirSync(join(run.key, 'LiveOS')).sort(), ['overlay-LIVE-KEY-0001', 'squashfs.img']);
     assert.deepEqual(readdirSync(run.work), []);
   }

@@ -392,22 +392,5 @@ export async function syncPath(path: string): Promise<void> {
   }
 }
 
-export async function hashFile(path: string): Promise<string> {
-  const handle = await open(path, 'r');
-  try {
-    const hash = createHash('sha256');
-    const buffer = new Uint8Array(READ_CHUNK);
-    for (let at = 0; ;) {
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, at);
-      if (bytesRead === 0) break;
-      hash.update(buffer.subarray(0, bytesRead));
-      at += bytesRead;
-    }
-    return hash.digest('hex');
-  } finally {
-    await handle.close();
-  }
-}
-
 /** Flushes a directory's entries (a rename) to the medium. */
 export const syncDirectory = syncPath;

@@ -2,7 +2,8 @@ import { mkdir, open, readdir, rename, rmdir, stat, statfs, unlink } from 'node:
 import { dirname } from 'node:path';
 import { BootkeyError } from '../../core/errors.js';
 import type { KeyFiles, PathKind } from '../../ports/key-files.js';
-import { hashFile, syncDirectory } from './durable-writer.js';
+import { syncDirectory } from './durable-writer.js';
+import { hashFile } from './file-hash.js';
 import { translateErrno } from './image-files.js';
 
 async function guarded<T>(path: string, work: () => Promise<T>): Promise<T> {
@@ -80,7 +81,7 @@ export const hostKeyFiles: KeyFiles = {
       await handle.close();
     }
   }),
-  sha256: (path) => guarded(path, () => hashFile(path)),
+  sha256: (path) => guarded(path, async () => (await hashFile(path)).sha256),
   allocationUnit: (path) => guarded(path, async () => (await statfs(path)).bsize),
   deviceNumber: (path) => guarded(path, async () => (await stat(path)).dev),
 };

@@ -4,7 +4,7 @@ import type { PersistenceEntry, PersistenceFiles } from '../../ports/persistence
 import { syncDirectory } from '../fs/durable-writer.js';
 import { FileByteSource } from '../fs/file-byte-source.js';
 import { translateErrno } from '../fs/image-files.js';
-import { hashSparseFile } from './sparse-hash.js';
+import { hashFile } from '../fs/file-hash.js';
 
 async function guarded<T>(path: string, work: () => Promise<T>): Promise<T> {
   try {
@@ -158,5 +158,5 @@ export const hostPersistenceFiles: PersistenceFiles = {
       await handle.close();
     }
   }),
-  hash: (path) => guarded(path, () => hashSparseFile(path)),
+  hash: (path) => guarded(path, () => hashFile(path)),
 };

@@ -9,7 +9,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
-import { hashFile, hostDurableWriter } from '../../../main/adapters/fs/durable-writer.js';
+import { hostDurableWriter } from '../../../main/adapters/fs/durable-writer.js';
+import { hashFile } from '../../../main/adapters/fs/file-hash.js';
 import { hostKeyFiles } from '../../../main/adapters/fs/key-files.js';
 import { e2fsprogs } from '../../../main/adapters/persistence/e2fsprogs.js';
 import { hostPersistenceFiles } from '../../../main/adapters/persistence/host-persistence-files.js';
@@ -106,7 +107,7 @@ async function mirrorMerge(overlay: string, dir: string): Promise<{ seconds: num
   unloop(newDev);
   lap('mirror');
   // The image as the mirror made it, before e2fsck stamps its check time into the superblock (not timed).
-  const preFsckSha256 = await hashFile(newfs);
+  const preFsckSha256 = (await hashFile(newfs)).sha256;
   const hashed = performance.now() - mark;
   mark += hashed;
   const fsck = tryRun('e2fsck', ['-f', '-y', newfs]).code;
@@ -128,7 +129,7 @@ async function applyOnly(overlay: string, dir: string): Promise<string> {
   const usage = await readDmSnapshot(source, (e) => exceptions.push(e)).finally(() => source.close());
   const rootfs = `${dir}/${ROOTFS_IN_SQUASHFS}`;
   await hostPersistenceFiles.copyChunks(overlay, rootfs, planMergeCopies(exceptions, usage.chunkSectors, sectors * 512));
-  return hashFile(rootfs);
+  return (await hashFile(rootfs)).sha256;
 }
 
 /** Our merge in this process (no CLI start-up in the time): a folder key, work folder on the same tmpfs. */
@@ -218,7 +219,7 @@ async function main(): Promise<void> {
   report.newSquashfsInfo = run('unsquashfs', ['-s', `${key}/LiveOS/squashfs.img`]);
   run('mount', ['-t', 'squashfs', '-o', 'ro,loop', `${key}/LiveOS/squashfs.img`, sq]);
   const newOrigin = loop(`${sq}/LiveOS/rootfs.img`, true);
-  report.newRootfsSha256 = await hashFile(newOrigin);
+  report.newRootfsSha256 = (await hashFile(newOrigin)).sha256;
   run('mount', ['-t', 'ext4', '-o', 'ro', newOrigin, live]);
   report.mergedTree = walk(live);
   run('umount', [live]);

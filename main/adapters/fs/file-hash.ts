@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { runTool } from './run-tool.js';
+import { runTool } from '../persistence/run-tool.js';
 
 /** Reads (and zeros hashed) this much at a time. */
 const WINDOW = 4 << 20;
@@ -50,19 +50,29 @@ async function dataRanges(path: string, size: number): Promise<Range[] | undefin
 }
 
 /**
- * SHA-256 of a file and its length, reading only where it holds data: its holes are hashed as the zeros they
- * read as, from memory. A merge hashes a 1 GiB rootfs.img that is mostly holes twice; under UML reading a hole
- * costs nearly what reading data does (the kernel fills page after page with zeros), hashing zeros a fraction.
- * Without an extent map the whole file is read.
+ * SHA-256 of a file and its length. A file with fewer blocks than its size has holes: then only where it holds
+ * data is read, and the holes are hashed as the zeros they read as, from memory. A merge hashes a 1 GiB
+ * rootfs.img that is mostly holes twice; under UML reading a hole costs nearly what reading data does (the kernel
+ * fills page after page with zeros), hashing zeros a fraction. Any other file (an ISO, a file of a FAT key, a
+ * block device), or one without an extent map, is read to its end, without running filefrag.
  */
-export async function hashSparseFile(path: string): Promise<{ sha256: string; bytes: number }> {
+export async function hashFile(path: string): Promise<{ sha256: string; bytes: number }> {
   const handle = await open(path, 'r');
   try {
-    const { size } = await handle.stat();
-    const ranges = await dataRanges(path, size) ?? [{ start: 0, end: size }];
+    const stats = await handle.stat();
+    const { size } = stats;
+    const ranges = stats.isFile() && stats.blocks * 512 < size ? await dataRanges(path, size) : undefined;
     const hash = createHash('sha256');
     const buffer = new Uint8Array(WINDOW);
     let at = 0;
+    if (!ranges) {
+      // stat's size is 0 for a block device: read until the end, whatever the size
+      for (let got = -1; got !== 0; at += got) {
+        got = (await handle.read(buffer, 0, WINDOW, at)).bytesRead;
+        hash.update(buffer.subarray(0, got));
+      }
+      return { sha256: hash.digest('hex'), bytes: at };
+    }
     const zerosUpTo = (end: number) => {
       while (at < end) {
         const length = Math.min(WINDOW, end - at);

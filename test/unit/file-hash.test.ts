@@ -4,19 +4,19 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { hashSparseFile } from '../../main/adapters/persistence/sparse-hash.js';
+import { hashFile } from '../../main/adapters/fs/file-hash.js';
 import { run } from '../fixtures/command.js';
 import { tierSuite } from '../harness/tier.js';
 
 /**
- * The merge's hash of a file with holes reads only its data extents and hashes the holes as zeros: it must equal
- * sha256sum reading every byte, for data at odd places, a partial last block, preallocated (unwritten) extents,
- * a file without holes, and on tmpfs (no extent map: the whole file is read).
+ * The one file hash (key files, ISOs, a merge's images): for a file with holes it reads only the data extents and
+ * hashes the holes as zeros. It must equal sha256sum reading every byte, for data at odd places, a partial last
+ * block, preallocated (unwritten) extents, a file without holes, and on tmpfs (no extent map: read whole).
  */
-tierSuite('tools', 'sparse-aware hash of a merge image', () => {
+tierSuite('tools', 'file hash, sparse-aware', () => {
   let dir: string;
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'bootkey-sparse-hash-'));
+    dir = mkdtempSync(join(tmpdir(), 'bootkey-file-hash-'));
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -36,7 +36,7 @@ tierSuite('tools', 'sparse-aware hash of a merge image', () => {
   async function assertSameAsSha256sum(path: string): Promise<void> {
     const expected = (await run('sha256sum', [path])).split(' ')[0];
     const size = Number((await run('stat', ['-c', '%s', path])).trim());
-    assert.deepEqual(await hashSparseFile(path), { sha256: expected, bytes: size });
+    assert.deepEqual(await hashFile(path), { sha256: expected, bytes: size });
   }
 
   test('holes between data at block and odd offsets, a partial last block', async () => {
