@@ -98,7 +98,7 @@ async function folderTarget(root: string): Promise<KeyTarget> {
     recheck: async () => undefined, present: async () => true, release: async () => undefined };
 }
 
-async function bootkeyRun(iso: string, target: string, sectors: () => number): Promise<{ ms: number; bytes: number; m: Measure }> {
+async function bootkeyRun(iso: string, target: string, sectors: () => number): Promise<{ ms: number; durableMs: number; bytes: number; m: Measure }> {
   const m: Measure = { reported: 0, handed: 0, maxLag: 0, maxOver: -Infinity };
   const service = new CopyEfiService({
     images: hostImageFiles, files: hostKeyFiles, writer: countingWriter(hostDurableWriter(), m), grub: hostGrubBuilder,
@@ -106,12 +106,14 @@ async function bootkeyRun(iso: string, target: string, sectors: () => number): P
   });
   const start0 = sectors();
   const started = performance.now();
+  let durableAt = NaN;
   const result = await service.copy({ source: iso, target, replace: false, dryRun: false }, (event) => {
     if (event.event !== 'progress') return;
+    if (event.bytesDone === event.bytesTotal) durableAt = performance.now();
     m.reported = event.bytesDone;
     m.maxOver = Math.max(m.maxOver, event.bytesDone - (sectors() - start0) * 512);
   });
-  return { ms: performance.now() - started, bytes: result.plan.bytes, m };
+  return { ms: performance.now() - started, durableMs: durableAt - started, bytes: result.plan.bytes, m };
 }
 
 /**
@@ -156,6 +158,7 @@ async function main(): Promise<void> {
     spawnSync('sh', ['-c', `find '${tree}' -type f -exec cat {} + > /dev/null`]);
   };
   const bk: number[] = [];
+  const bkDurable: number[] = [];
   const cp: number[] = [];
   const cpVerified: number[] = [];
   let maxLag = 0;
@@ -170,11 +173,12 @@ async function main(): Promise<void> {
         console.log(`round ${round + 1} cp -r + sync: ${(ms / 1000).toFixed(2)} s (${(duBytes(target) / MiB).toFixed(0)} MiB); `
           + `+ drop caches + sha256sum -c: ${(verifiedMs / 1000).toFixed(2)} s`);
       } else {
-        const { ms, bytes, m } = await bootkeyRun(iso, target, sectors);
+        const { ms, durableMs, bytes, m } = await bootkeyRun(iso, target, sectors);
         bk.push(ms);
+        bkDurable.push(durableMs);
         maxLag = Math.max(maxLag, m.maxLag);
         maxOver = Math.max(maxOver, m.maxOver);
-        console.log(`round ${round + 1} bootkey copy-efi: ${(ms / 1000).toFixed(2)} s (${(bytes / MiB).toFixed(0)} MiB; `
+        console.log(`round ${round + 1} bootkey copy-efi: ${(ms / 1000).toFixed(2)} s, every byte durable at ${(durableMs / 1000).toFixed(2)} s (${(bytes / MiB).toFixed(0)} MiB; `
           + `lag ≤ ${(m.maxLag / MiB).toFixed(1)} MiB, over-report ≤ ${(m.maxOver / MiB).toFixed(1)} MiB)`);
       }
     }
@@ -184,6 +188,9 @@ async function main(): Promise<void> {
   const ratio = median(bk) / median(cp);
   console.log(`time-to-durable, median of ${ROUNDS}: bootkey ${(median(bk) / 1000).toFixed(2)} s, cp -r + sync ${(median(cp) / 1000).toFixed(2)} s, `
     + `ratio ${ratio.toFixed(2)} (goal ≤ 1.05) ${ratio <= 1.05 ? 'met' : 'NOT met'}`);
+  // When the last window was flushed: the read-back of the windows before it ran alongside; the last window's
+  // read-back, the renames and their flush, and the manifest come after.
+  console.log(`  of which: every byte durable at ${(median(bkDurable) / 1000).toFixed(2)} s, ratio ${(median(bkDurable) / median(cp)).toFixed(2)}`);
   const same = median(bk) / median(cpVerified);
   console.log(`the same guarantee with the standard tools (cp -r + sync + drop caches + sha256sum -c): `
     + `${(median(cpVerified) / 1000).toFixed(2)} s, ratio ${same.toFixed(2)}`);

@@ -1,5 +1,5 @@
 // `npm run bench:multiboot`: adding a ≥ 1 GiB ISO to a key folder with the multiboot service versus `cp` + `sync`
-// on the same filesystem (goal ≤ 1.05), the verification read versus `dd iflag=direct bs=4M` of the same bytes
+// on the same filesystem (goal ≤ 1.05; the whole add, and the moment its every byte was durable), the verification read versus `dd iflag=direct bs=4M` of the same bytes
 // (goal ≤ 1.10), and menu regeneration for 20 ISOs (goal ≤ 1 s). The key is a folder on this machine's disk
 // (its kernel has no vfat); a benchmark prints numbers and fails only when something does not work.
 import { execFile } from 'node:child_process';
@@ -60,11 +60,17 @@ async function main(): Promise<void> {
   const root = await mkdtemp(join(process.env.BOOTKEY_CACHE ?? '/var/tmp/bootkey-cache', 'bench-multiboot-'));
   try {
     const ours: number[] = [];
+    const oursDurable: number[] = [];
     const cp: number[] = [];
     for (let i = 0; i < ROUNDS; i += 1) {
       const key = await newKey(root, `ours-${i}`);
       await run('sync');
-      ours.push(await timed(() => folderService(key, SYNC_WINDOW).add(key, [iso])));
+      const started = performance.now();
+      let durableAt = NaN;
+      ours.push(await timed(() => folderService(key, SYNC_WINDOW).add(key, [iso], (p) => {
+        if (p.phase.startsWith('copying') && p.total > 0 && p.done === p.total) durableAt = performance.now();
+      })));
+      oursDurable.push((durableAt - started) / 1000);
       const plain = join(root, `cp-${i}`);
       await mkdir(plain);
       await run('sync');
@@ -103,6 +109,9 @@ async function main(): Promise<void> {
       console.log(`${what}: ${a.toFixed(2)} s vs ${b.toFixed(2)} s, ratio ${(a / b).toFixed(2)} (goal ≤ ${goal})`);
     console.log(`ISO: ${iso}`);
     line('add (durable, verified) vs cp + sync', median(ours), median(cp), 1.05);
+    // When the copy's last window was flushed; the read-back of the windows before it ran alongside, the last
+    // window's read-back, the rename, the .sha256 and the menu come after.
+    line('  of which: every byte durable vs cp + sync', median(oursDurable), median(cp), 1.05);
     line('verification read vs dd iflag=direct bs=4M', verify, median(dd), 1.1);
     console.log(`menu regeneration for 20 ISOs: ${median(menu).toFixed(3)} s (goal ≤ 1 s)`);
   } finally {
