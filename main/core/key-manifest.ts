@@ -116,11 +116,13 @@ export function serializeManifest(manifest: KeyManifest): Uint8Array {
 
 /**
  * What survived on a key: the manifest, else the journal; with both, the journal adds the operation the
- * manifest does not have yet. Undefined stands for a file that is missing; damage in both is an error.
+ * manifest does not have yet. Undefined stands for a file that is missing, an error for one that could not be
+ * read (too large: damage too); damage in both is an error.
  */
-export function survivingManifest(manifest: string | undefined, journal: string | undefined): KeyManifest {
-  const read = (text: string | undefined) => {
+export function survivingManifest(manifest: string | BootkeyError | undefined, journal: string | BootkeyError | undefined): KeyManifest {
+  const read = (text: string | BootkeyError | undefined) => {
     if (text === undefined) return { manifest: undefined, error: undefined };
+    if (text instanceof BootkeyError) return { manifest: undefined, error: text };
     try {
       return { manifest: parseManifest(text), error: undefined };
     } catch (error) {
