@@ -2,7 +2,7 @@
  * The Electron main process: refuses to run as root, keeps one instance, locks down web contents, opens the
  * window and binds the contract over IPC to the services (udisks through the drives service).
  */
-import { app, dialog, type BrowserWindow } from 'electron';
+import { app, dialog, ipcMain, type BrowserWindow } from 'electron';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { connectSystemUdisks } from '../adapters/udisks/system-udisks.js';
@@ -39,7 +39,7 @@ async function start(): Promise<void> {
     jobs: jobFeedback(() => window),
   });
   window = createMainWindow(distDir);
-  const unbind = bindIpc(dispatcher, window.webContents, rendererDir);
+  const unbind = bindIpc(ipcMain, dispatcher, window.webContents, rendererDir);
   window.on('closed', () => {
     unbind();
     window = undefined;

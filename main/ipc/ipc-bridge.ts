@@ -3,7 +3,7 @@
  * (the main frame, at the renderer's index.html); arguments are validated by the dispatcher. Events go to the
  * window's page only.
  */
-import { ipcMain, type IpcMainInvokeEvent, type WebContents } from 'electron';
+import type { IpcMain, IpcMainInvokeEvent, WebContents } from 'electron';
 import { eventChannel, METHOD_NAMES, methodChannel, type ApiResult } from '../../preload/contract.js';
 import { isAppUrl } from '../app/security-policy.js';
 import type { ApiDispatcher } from './api-dispatcher.js';
@@ -14,8 +14,12 @@ export function isTrustedSender(event: IpcMainInvokeEvent, rendererDir: string):
   return frame !== null && frame.parent === null && isAppUrl(frame.url, rendererDir);
 }
 
-/** Registers the handlers and the event forwarding; returns the function that removes them. */
-export function bindIpc(dispatcher: ApiDispatcher, contents: WebContents, rendererDir: string): () => void {
+/**
+ * Registers the handlers on `ipcMain` (Electron's; passed in so that the checks run in unit tests without
+ * Electron) and the event forwarding; returns the function that removes them.
+ */
+export function bindIpc(ipcMain: Pick<IpcMain, 'handle' | 'removeHandler'>, dispatcher: ApiDispatcher, contents: WebContents,
+  rendererDir: string): () => void {
   for (const method of METHOD_NAMES) {
     ipcMain.handle(methodChannel(method), (event, ...args: unknown[]): Promise<ApiResult<unknown>> | ApiResult<never> => {
       if (event.sender !== contents || !isTrustedSender(event, rendererDir)) {
