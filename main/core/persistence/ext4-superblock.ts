@@ -68,13 +68,18 @@ export async function readExt4Superblock(source: ByteSource): Promise<Ext4Superb
   const blocksCount = count(4, 0x150);
   const freeBlocks = count(12, 0x158);
   if (freeBlocks > blocksCount) throw new ParseError(`ext4 free blocks ${freeBlocks} exceed the block count ${blocksCount}`, SUPERBLOCK_OFFSET + 12);
+  const blockSize = 1024 * 2 ** logBlockSize;
+  // The kernel refuses to mount it either ("block count exceeds size of device"); its usage would be nonsense.
+  if (blocksCount * blockSize > source.size) {
+    throw new ParseError(`ext4 filesystem of ${blocksCount} blocks of ${blockSize} bytes is larger than its file (${source.size} bytes)`, SUPERBLOCK_OFFSET + 4);
+  }
   const state = view.getUint16(58, true);
   const u = sb.subarray(104, 120);
   const uuid = `${hex(u.subarray(0, 4))}-${hex(u.subarray(4, 6))}-${hex(u.subarray(6, 8))}-${hex(u.subarray(8, 10))}-${hex(u.subarray(10, 16))}`;
   const labelBytes = sb.subarray(120, 136);
   const end = labelBytes.indexOf(0);
   return {
-    blockSize: 1024 * 2 ** logBlockSize,
+    blockSize,
     blocksCount,
     freeBlocks,
     reservedBlocks: count(8, 0x154),
