@@ -369,6 +369,13 @@ tierSuite('tools', 'fuzzed ext4 superblocks and LUKS headers end in a result or 
     }
   });
 
+  test('regression: an ext4 filesystem larger than its file is a ParseError', async () => {
+    // Fuzz case "ext4 4k, 64bit with huge high words" (ext4-superblock seed 549904495): 7.6e22 bytes of capacity.
+    const [first] = (await targets()).ext4;
+    assert.ok(first);
+    await assert.rejects(readOverlayUsage(sparseSource(first.bytes, first.size - 4096)), (e: unknown) => e instanceof ParseError && /larger than its file/.test(e.message));
+  });
+
   fuzzTest('ext4-superblock', 2500, async (seed) => {
     const target = pick(random(seed), (await targets()).ext4);
     const { source, size, steps } = await mutated(target, seed, 4 * SB);
@@ -378,6 +385,8 @@ tierSuite('tools', 'fuzzed ext4 superblocks and LUKS headers end in a result or 
         const u = await readOverlayUsage(source);
         if (u.type === 'dm-snapshot') return `dm ${checkDmUsage(u, size, undefined)}`;
         assert.ok(u.usedBytes >= 0 && u.usedBytes <= u.capacityBytes, `used ${u.usedBytes} of ${u.capacityBytes}`);
+        // The kernel refuses to mount a filesystem larger than its device ("block count exceeds size of device").
+        assert.ok(u.capacityBytes <= size, `capacity ${u.capacityBytes} in a file of ${size} bytes`);
         assert.ok(u.freeBlocks <= u.blocksCount);
         assert.ok(u.percentUsed >= 0 && u.percentUsed <= 100, `percent ${u.percentUsed}`);
         assert.ok([1024, 2048, 4096, 8192, 16384, 32768, 65536].includes(u.blockSize), `block size ${u.blockSize}`);
