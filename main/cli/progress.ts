@@ -1,4 +1,5 @@
 import { formatBytes } from '../core/drive-policy.js';
+import { progressRate } from '../core/progress-rate.js';
 import type { CliIo } from './command.js';
 
 /** How often progress is printed at most: often enough to look alive, rarely enough to cost nothing. */
@@ -9,7 +10,7 @@ const INTERVAL_MS = 250;
  * on stdout, so scripts can follow long work.
  */
 export function progressPrinter(io: CliIo, json: boolean) {
-  const started = Date.now();
+  const rateOf = progressRate();
   let last = 0;
   let shown = false;
   return {
@@ -17,14 +18,13 @@ export function progressPrinter(io: CliIo, json: boolean) {
       const now = Date.now();
       if (!force && now - last < INTERVAL_MS) return;
       last = now;
-      const seconds = Math.max(0.001, (now - started) / 1000);
-      const rate = done / seconds;
-      const eta = rate > 0 && total > done ? Math.round((total - done) / rate) : 0;
+      const { rate, etaSeconds } = rateOf(phase, done, total, now);
       if (json) {
-        io.stdout.write(`${JSON.stringify({ event: 'progress', phase, bytesDone: done, bytesTotal: total, rate: Math.round(rate), etaSeconds: eta })}\n`);
+        io.stdout.write(`${JSON.stringify({ event: 'progress', phase, bytesDone: done, bytesTotal: total, rate, etaSeconds })}\n`);
       } else {
         const percent = total > 0 ? Math.floor((done / total) * 100) : 100;
-        io.stderr.write(`\r${phase}: ${percent}% ${formatBytes(done)} of ${formatBytes(total)}, ${formatBytes(rate)}/s, ${eta} s left   `);
+        const speed = rate > 0 ? `${formatBytes(rate)}/s, ${etaSeconds} s left` : 'measuring the speed';
+        io.stderr.write(`\r${phase}: ${percent}% ${formatBytes(done)} of ${formatBytes(total)}, ${speed}   `);
         shown = true;
       }
     },

@@ -30,6 +30,7 @@ import { isCancellation } from '../core/cancellation.js';
 import { BootkeyError } from '../core/errors.js';
 import { COPY_EFI_KIND, type KeyManifest } from '../core/key-manifest.js';
 import { checkPassphrase } from '../core/persistence/encrypted-home.js';
+import { progressRate } from '../core/progress-rate.js';
 import type { DiskProvider } from '../ports/disk-provider.js';
 import type { CopyEfiResult, CopyEfiService } from '../services/copy-efi.js';
 import type { DriveService } from '../services/drives.js';
@@ -169,7 +170,7 @@ export class ApiDispatcher {
       },
       addIsos: async ({ driveId, files, jobId }) => {
         const target = await this.#keyTarget(driveId);
-        const progress = this.#progress(jobId, true);
+        const progress = this.#progress(jobId);
         await this.#job(`Adding ${files.length} ISO file(s)`, () => this.#cancellable(jobId, (signal) =>
           multiboot().add(target, files, (p) => progress(p.phase, p.phase.replace(/^copying /, ''), p.done, p.total), { signal })));
         return library(target);
@@ -226,14 +227,9 @@ export class ApiDispatcher {
       mergePersistence: async ({ driveId, file, jobId }) => {
         const target = await this.#keyTarget(driveId);
         const title = `Merging ${file.slice(file.lastIndexOf('/') + 1)} into squashfs.img`;
-        // Each step its own reporter: its rate and time left count from the step's start.
-        let phase: MergePhase | undefined;
-        let progress = this.#progress(jobId);
-        const onProgress = (p: { phase: MergePhase; done: number; total: number }) => {
-          if (p.phase !== phase) progress = this.#progress(jobId);
-          phase = p.phase;
+        const progress = this.#progress(jobId);
+        const onProgress = (p: { phase: MergePhase; done: number; total: number }) =>
           progress(MERGE_PHASE_WORDS[p.phase], file, p.done, p.total, { index: MERGE_PHASES.indexOf(p.phase) + 1, count: MERGE_PHASES.length });
-        };
         const result = await this.#job(title, () => this.#cancellable(jobId, (signal) =>
           persistence().merge(target, services.mergeWorkDir ?? tmpdir(), {}, file, { signal, onProgress })));
         return mergeDto(result, await persistence().status(target, {}, file));
@@ -299,26 +295,21 @@ export class ApiDispatcher {
     }
   }
 
-  /**
-   * A progress reporter for one job: rate and time left from durable bytes since the job started, or with
-   * `perFile` (the bytes count one file at a time) since the file started.
-   */
-  #progress(jobId: string, perFile = false): (phase: string, file: string, done: number, total: number, step?: JobProgressDto['step']) => void {
+  /** A progress reporter for one job: throttled events with rate and time left (core's progressRate, per phase). */
+  #progress(jobId: string): (phase: string, file: string, done: number, total: number, step?: JobProgressDto['step']) => void {
     const now = this.services.now ?? Date.now;
-    let started = now();
+    const rateOf = progressRate();
     let last = -Infinity;
     let current: string | undefined;
     return (phase, file, bytesDone, bytesTotal, step) => {
       const at = now();
-      if (perFile && file !== current) {
-        if (current !== undefined) started = at;
-        current = file;
+      if (phase !== current) {
+        current = phase; // a new phase's first event always goes
         last = -Infinity;
       }
       if (at - last < PROGRESS_INTERVAL_MS && bytesDone < bytesTotal) return;
       last = at;
-      const rate = Math.round(bytesDone / Math.max(0.001, (at - started) / 1000));
-      const etaSeconds = rate > 0 ? Math.ceil((bytesTotal - bytesDone) / rate) : 0;
+      const { rate, etaSeconds } = rateOf(phase, bytesDone, bytesTotal, at);
       const payload: JobProgressDto = { jobId, phase, file, bytesDone, bytesTotal, rate, etaSeconds, ...(step ? { step } : {}) };
       if (bytesTotal > 0) this.services.jobs?.progress?.(bytesDone / bytesTotal);
       for (const listener of this.#listeners) listener('jobProgress', payload);
