@@ -5,7 +5,7 @@ import type { CopyEfiEvent } from '../../services/copy-efi.js';
 import { parseCommandArgs, requirePositionals } from '../args.js';
 import { reportError } from '../bootkey.js';
 import { cancelOnSignal } from '../cancel-on-signal.js';
-import { EXIT_OK, type CliIo, type Command } from '../command.js';
+import { EXIT_BAD_INPUT, EXIT_OK, type CliIo, type Command } from '../command.js';
 import { withKeyServices } from '../key-services.js';
 import { progressPrinter } from '../progress.js';
 import { counted } from '../../../preload/counted.js';
@@ -16,9 +16,9 @@ Makes an existing FAT key boot SOURCE (an ISO, or a disk image with an EFI parti
 erasing anything: copies its UEFI loaders, GRUB and every file its boot configuration loads, and rewrites
 references to the original medium's label to the key's UUID. TARGET is a drive (/dev/sdX or /dev/sdX1), a
 mounted folder, or an image file. Files on the key that Bootkey did not put there are never overwritten
-unless --replace is given, and then kept in /.bootkey/backup. --dry-run prints the plan and writes nothing.
-Progress goes to stderr (with --json, one JSON event per line on stdout). Exit 0 only when every file is
-durable and verified. Ctrl-C stops the copy and removes what it wrote: the key is left as it was.`;
+unless --replace is given, and then kept in /.bootkey/backup. --dry-run prints the plan (every file, its
+action and size) on stdout and writes nothing; it exits 2 when the copy would be refused. Progress goes to
+stderr (with --json, one JSON event per line on stdout). Exit 0 only when every file is durable and verified. Ctrl-C stops the copy and removes what it wrote: the key is left as it was.`;
 
 const UNDO_USAGE = `Usage: bootkey undo-efi --from TARGET [--json]
 
@@ -40,7 +40,8 @@ function printPlan(event: Extract<CopyEfiEvent, { event: 'plan' }>, io: CliIo, d
   for (const conflict of plan.conflicts) lines.push(`  conflict: ${conflict.path} is yours (${formatBytes(conflict.size)})`);
   for (const warning of selection.warnings) lines.push(`  warning: ${warning}`);
   for (const problem of plan.problems) lines.push(`  refused: ${problem.message}`);
-  io.stderr.write(`${lines.join('\n')}\n`);
+  // A dry run's plan is what was asked for (stdout, for a pager or a script); before a copy it is a preface.
+  (dryRun ? io.stdout : io.stderr).write(`${lines.join('\n')}\n`);
 }
 
 export const copyEfiCommand: Command = {
@@ -71,9 +72,9 @@ export const copyEfiCommand: Command = {
       progress.done();
       if (json) io.stdout.write(`${JSON.stringify({ event: 'done', written: result.written, operation: result.operation ?? null, files: result.plan.files.length, bytes: result.plan.bytes })}\n`);
       else if (result.written) io.stderr.write(`copied ${counted(result.plan.files.length, 'file')} (${formatBytes(result.plan.bytes)}), all flushed and verified; undo with: bootkey undo-efi --from ${values.to}\n`);
-      else if (result.plan.problems.length > 0) io.stderr.write('dry run: the copy would be refused (see above)\n');
+      else if (result.plan.problems.length > 0) io.stderr.write('dry run: the copy would be refused (see above); nothing was written\n');
       else io.stderr.write('dry run: nothing was written\n');
-      return EXIT_OK;
+      return result.plan.problems.length > 0 ? EXIT_BAD_INPUT : EXIT_OK;
     } catch (error) {
       return reportError(error, json, io, positionals[0]);
     }
