@@ -4,20 +4,12 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { main } from '../../main/cli/bootkey.js';
 import { fixture, MEMTEST_USB } from '../fixtures/index.js';
+import { bootkeyInProcess as bootkey } from '../harness/cli-in-process.js';
 import { tierSuite } from '../harness/tier.js';
 import { snapshotDirectory, withTempDir } from '../harness/tree-snapshot.js';
 
-async function bootkey(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]) => new Writable({ write(chunk, _enc, done) { into.push(String(chunk)); done(); } });
-  const code = await main(args, { stdout: sink(out), stderr: sink(err) });
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
 
 /** The files of the image's EFI partition as mtools lists them, upper-cased: '/EFI/BOOT/BOOTX64.EFI'. */
 function espFiles(image: string, offset: number): string[] {

@@ -3,23 +3,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { main } from '../../main/cli/bootkey.js';
 import { fixture, MEMTEST_USB } from '../fixtures/index.js';
+import { bootkeyInProcess as bootkey } from '../harness/cli-in-process.js';
 import { tierSuite } from '../harness/tier.js';
 import { snapshotDirectory, withTempDir } from '../harness/tree-snapshot.js';
 
 const root = join(import.meta.dirname, '..', '..');
-
-/** Runs the real CLI in this process and collects what it prints. */
-async function bootkey(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const sink = (into: string[]) => new Writable({ write(chunk, _enc, done) { into.push(String(chunk)); done(); } });
-  const code = await main(args, { stdout: sink(out), stderr: sink(err) });
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
