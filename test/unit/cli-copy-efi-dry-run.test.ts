@@ -10,7 +10,6 @@ import { bootkeyInProcess as bootkey } from '../harness/cli-in-process.js';
 import { tierSuite } from '../harness/tier.js';
 import { snapshotDirectory, withTempDir } from '../harness/tree-snapshot.js';
 
-
 /** The files of the image's EFI partition as mtools lists them, upper-cased: '/EFI/BOOT/BOOTX64.EFI'. */
 function espFiles(image: string, offset: number): string[] {
   const listing = execFileSync('mdir', ['-i', `${image}@@${offset}`, '-/', '-b', '::/'], { encoding: 'utf8' });
