@@ -63,6 +63,9 @@ test('loopback.cfg: found, and whether its kernel lines pass iso_path', async ()
   assert.deepEqual(await findLoopbackCfg(memoryTree({ '/boot/grub/loopback.cfg': passes })), { path: '/boot/grub/loopback.cfg', passesIsoPath: true });
   assert.deepEqual(await findLoopbackCfg(memoryTree({ '/boot/grub/loopback.cfg': mint })), { path: '/boot/grub/loopback.cfg', passesIsoPath: false });
   assert.equal(await findLoopbackCfg(memoryTree({ '/boot/grub/grub.cfg': passes })), undefined);
+  // A hostile size fails nothing: the ISO is still inspected, its loopback.cfg just not relied on.
+  const huge = passes + '#'.repeat(1024 * 1024);
+  assert.deepEqual(await findLoopbackCfg(memoryTree({ '/boot/grub/loopback.cfg': huge })), { path: '/boot/grub/loopback.cfg', passesIsoPath: false });
   assert.equal(kernelLinesUseIsoPath('linuxefi /k findiso=$iso_path'), true);
   assert.equal(kernelLinesUseIsoPath('set iso_path=/x.iso\nlinux /k quiet'), false);
 });

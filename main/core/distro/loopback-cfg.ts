@@ -11,12 +11,15 @@ export interface LoopbackCfg {
 }
 
 const LOCATIONS = ['/boot/grub/loopback.cfg', '/boot/grub2/loopback.cfg'];
+/** Real ones are a few kB; a larger one is not read, and not relied on (the family's own entry is used). */
+const MAX_BYTES = 1024 * 1024;
 
 export async function findLoopbackCfg(tree: FileSystemTree): Promise<LoopbackCfg | undefined> {
   for (const path of LOCATIONS) {
     const entry = await tree.stat(path);
     if (entry?.kind !== 'file') continue;
-    const text = new TextDecoder().decode(await tree.readFile(path, 1024 * 1024));
+    if (entry.size > MAX_BYTES) return { path: entry.path, passesIsoPath: false };
+    const text = new TextDecoder().decode(await tree.readFile(path, MAX_BYTES));
     return { path: entry.path, passesIsoPath: kernelLinesUseIsoPath(text) };
   }
   return undefined;
