@@ -2,11 +2,14 @@
 // single CommonJS file) and the React renderer, with no Electron binary needed.
 import { build } from 'esbuild';
 import { chmod, copyFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const out = join(root, 'dist');
+// `--out DIR` instead of dist/: a browser test builds into its own folder, so that two test files running at
+// once never serve a bundle the other is rewriting.
+const outAt = process.argv.indexOf('--out');
+const out = outAt > 0 && process.argv[outAt + 1] ? resolve(process.argv[outAt + 1]) : join(root, 'dist');
 // usocket is native (loaded from node_modules at run time); dbus-next requires x11 only for X11 bus addresses.
 const runtimeExternals = ['usocket', 'x11'];
 const node = { bundle: true, platform: 'node', target: 'node20', format: 'cjs', sourcemap: true, logLevel: 'warning' };

@@ -68,17 +68,18 @@ export interface BrowserSession {
 }
 
 /**
- * Builds the app (every run: the host serves dist/renderer, which must be today's code), serves it over the
- * dispatcher and opens Chromium on its page, with the browser's profile in `work`/profile.
+ * Builds the app into `work`/dist (every run: the page must be today's code; a folder of its own, because another
+ * test file may be building at the same time), serves it over the dispatcher and opens Chromium on its page,
+ * with the browser's profile in `work`/profile.
  */
 export async function openSession({ dispatcher, work, viewport = { width: 1100, height: 800 } }: {
   dispatcher: ApiDispatcher;
   work: string;
   viewport?: { width: number; height: number };
 }): Promise<BrowserSession> {
-  execFileSync(process.execPath, [join(ROOT, 'resources/build/build.mjs')], { cwd: ROOT, stdio: 'inherit' });
+  execFileSync(process.execPath, [join(ROOT, 'resources/build/build.mjs'), '--out', join(work, 'dist')], { cwd: ROOT, stdio: 'inherit' });
   mkdirSync(SCREENS, { recursive: true });
-  const host = await startWebHost({ dispatcher, rendererDir: join(ROOT, 'dist/renderer') });
+  const host = await startWebHost({ dispatcher, rendererDir: join(work, 'dist/renderer') });
   let context: BrowserContext | undefined;
   try {
     context = await chromium.launchPersistentContext(join(work, 'profile'), {
