@@ -1,4 +1,5 @@
-/** Less measured time than this gives no rate yet (a front end says it is measuring): one window is no trend. */
+/** Less measured time than this gives no rate yet (a front end says it is measuring): one window is no trend. A phase
+ * that has finished gives the rate it achieved anyway. */
 export const MIN_RATE_MS = 500;
 
 export interface RateEstimate {
@@ -10,25 +11,23 @@ export interface RateEstimate {
 
 /**
  * Rate and time left of a job's durable bytes, for every front end (the app's job progress, the CLI's line).
- * Measured from a phase's first report, not from when the job began: inspection, planning and earlier phases
- * (whose byte counts start again at 0, as each ISO of an add does) must not dilute it. A new phase, or bytes
- * going backwards, starts a new measurement.
+ * Each phase is measured from its own first report, not from when the job began: inspection, planning and other
+ * phases (whose byte counts start at 0, as each ISO of an add does) must not dilute it. Phases may interleave (an
+ * ISO's last window becomes durable after the next ISO has started); bytes going backwards start a phase anew.
  */
 export function progressRate(): (phase: string, done: number, total: number, nowMs: number) => RateEstimate {
-  let current: string | undefined;
-  let startedMs = 0;
-  let startBytes = 0;
-  let lastBytes = 0;
+  const phases = new Map<string, { startedMs: number; startBytes: number; lastBytes: number }>();
   return (phase, done, total, nowMs) => {
-    if (phase !== current || done < lastBytes) {
-      current = phase;
-      startedMs = nowMs;
-      startBytes = done;
+    let measured = phases.get(phase);
+    if (!measured || done < measured.lastBytes) {
+      measured = { startedMs: nowMs, startBytes: done, lastBytes: done };
+      phases.set(phase, measured);
     }
-    lastBytes = done;
-    const ms = nowMs - startedMs;
-    if (ms < MIN_RATE_MS || done <= startBytes) return { rate: 0, etaSeconds: 0 };
-    const rate = (done - startBytes) / (ms / 1000);
+    measured.lastBytes = done;
+    const ms = nowMs - measured.startedMs;
+    // A phase that is done shows the rate it achieved, however short it was.
+    if (done <= measured.startBytes || ms <= 0 || (ms < MIN_RATE_MS && done < total)) return { rate: 0, etaSeconds: 0 };
+    const rate = (done - measured.startBytes) / (ms / 1000);
     return { rate: Math.round(rate), etaSeconds: Math.ceil(Math.max(0, total - done) / rate) };
   };
 }

@@ -12,7 +12,22 @@ test('no rate before there is something to measure; then bytes since the first r
   assert.deepEqual(rateOf('copy', 100 * MB, 100 * MB, 14_000), { rate: 19 * MB, etaSeconds: 0 });
 });
 
-test('a new phase, or bytes that start again, measure anew (an add copies one ISO after another, each from 0)', () => {
+test('interleaved phases keep their own measurements (an ISO becomes durable after the next one started)', () => {
+  const rateOf = progressRate();
+  rateOf('copying a.iso', 0, 60 * MB, 0);
+  rateOf('copying b.iso', 0, 6 * MB, 1000);
+  assert.deepEqual(rateOf('copying a.iso', 60 * MB, 60 * MB, 2000), { rate: 30 * MB, etaSeconds: 0 });
+  assert.deepEqual(rateOf('copying b.iso', 6 * MB, 6 * MB, 2200), { rate: 5 * MB, etaSeconds: 0 });
+});
+
+test('a phase finished within the first 0.5 s shows the rate it achieved', () => {
+  const rateOf = progressRate();
+  rateOf('copying memtest.iso', 0, 6 * MB, 1000);
+  assert.deepEqual(rateOf('copying memtest.iso', 3 * MB, 6 * MB, 1100), { rate: 0, etaSeconds: 0 });
+  assert.deepEqual(rateOf('copying memtest.iso', 6 * MB, 6 * MB, 1200), { rate: 30 * MB, etaSeconds: 0 });
+});
+
+test('each phase measured from its own start, and anew when its bytes start again', () => {
   const rateOf = progressRate();
   rateOf('copying a.iso', 0, 8 * MB, 0);
   assert.equal(rateOf('copying a.iso', 8 * MB, 8 * MB, 1000).rate, 8 * MB);
