@@ -70,7 +70,7 @@ function umlRun(): Promise<{ result: UmlResult; report: Report }> {
       command: ['node', '--import', 'tsx', 'test/integration/inside/copy-efi-key.ts', ...sources],
       keys: [{ sizeMb: KEY_MB }],
       memMb: 1024,
-      timeoutMs: 600_000,
+      timeoutMs: 1_500_000,
     });
     outDir = result.outDir;
     const context = `exit ${result.exitCode}\nstderr:\n${result.stderr}\nconsole (end):\n${result.console.slice(-3000)}`;

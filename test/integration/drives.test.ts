@@ -27,7 +27,7 @@ tierSuite('uml', 'drives through udisks (UML)', () => {
       command: ['node', '--import', 'tsx', 'test/integration/inside/drives-client.ts'],
       keys: [{ sizeMb: 64 }, { sizeMb: 64 }],
       disks: [{ file: disk }],
-      timeoutMs: 400_000,
+      timeoutMs: 1_000_000,
     });
     const recorded = await readFile(join(uml.outDir, 'drives-client.json'), 'utf8').catch(() => '{}');
     steps = JSON.parse(recorded);

@@ -26,7 +26,7 @@ tierSuite('uml', 'privileged helper dm-status (UML, real device-mapper)', () => 
       command: ['node', '--import', 'tsx', 'test/integration/inside/helper-dm-status.ts'],
       udisks: false,
       env: { BOOTKEY_HELPER: helper, ...(process.env.BOOTKEY_SEED ? { BOOTKEY_SEED: process.env.BOOTKEY_SEED } : {}) },
-      timeoutMs: 300_000,
+      timeoutMs: 800_000,
       outDir: dir, // hostfs-mounted inside, so the helper built here is visible there
     });
     r = JSON.parse(await readFile(join(uml.outDir, 'helper-dm-status.json'), 'utf8').catch(() => '{}'));

@@ -30,7 +30,7 @@ tierSuite('uml', 'privileged helper and write safety (UML)', () => {
       keys: [{ sizeMb: 64 }, { sizeMb: 64 }, { sizeMb: 64 }],
       disks: [{ file: disk }],
       env: { BOOTKEY_HELPER: helper, ...(process.env.BOOTKEY_SEED ? { BOOTKEY_SEED: process.env.BOOTKEY_SEED } : {}) },
-      timeoutMs: 400_000,
+      timeoutMs: 1_000_000,
       outDir: dir, // hostfs-mounted inside, so the helper built here is visible there (UML's /tmp is its own)
     });
     r = JSON.parse(await readFile(join(uml.outDir, 'drives-safety.json'), 'utf8').catch(() => '{}'));

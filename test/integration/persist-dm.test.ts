@@ -49,7 +49,7 @@ tierSuite('uml', 'LiveOS dm-snapshot overlays: offline status equals the kernel 
     uml = await runInUml({
       command: ['node', '--import', 'tsx', 'test/integration/inside/persist-dm.ts', squashfs],
       udisks: false,
-      timeoutMs: 400_000,
+      timeoutMs: 1_000_000,
     });
     r = JSON.parse(await readFile(`${uml.outDir}/persist-dm.json`, 'utf8').catch(() => '{"steps":[]}'));
   });

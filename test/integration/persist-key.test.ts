@@ -50,7 +50,7 @@ tierSuite('uml', 'LiveOS persistence on a key: kernel parameters, library ISOs, 
       command: ['node', '--import', 'tsx', 'test/integration/inside/persist-key.ts', squashfs],
       keys: [{ sizeMb: 192 }],
       outDir: dir,
-      timeoutMs: 500_000,
+      timeoutMs: 1_000_000,
     });
     r = JSON.parse(await readFile(join(dir, 'persist-key.json'), 'utf8').catch(() => '{}'));
     param = `rd.live.overlay=UUID=${r.key?.uuid}:/LiveOS/overlay-${r.key?.label}-${r.key?.uuid}`;

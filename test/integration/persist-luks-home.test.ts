@@ -25,7 +25,7 @@ tierSuite('uml', 'LiveOS encrypted home.img (UML)', () => {
       udisks: false,
       // cryptsetup sizes Argon2's memory from the machine's: room for it beside the 256 MiB key in RAM.
       memMb: 1536,
-      timeoutMs: 400_000,
+      timeoutMs: 1_000_000,
     });
     r = JSON.parse(await readFile(`${uml.outDir}/persist-luks-home.json`, 'utf8').catch(() => '{}'));
   });

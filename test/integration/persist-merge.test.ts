@@ -32,7 +32,7 @@ tierSuite('uml', 'LiveOS dm overlay merge into a new squashfs.img (UML, real dev
       memMb: 1536,
       env: { BOOTKEY_HELPER: helper },
       outDir: dir, // hostfs-mounted inside, so the helper built here is visible there
-      timeoutMs: 400_000,
+      timeoutMs: 1_000_000,
     });
     r = JSON.parse(await readFile(`${uml.outDir}/persist-merge.json`, 'utf8').catch(() => '{}'));
   });

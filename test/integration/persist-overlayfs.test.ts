@@ -22,7 +22,7 @@ tierSuite('uml', 'LiveOS OverlayFS-in-ext4 overlay (UML)', () => {
     uml = await runInUml({
       command: ['node', '--import', 'tsx', 'test/integration/inside/persist-overlayfs.ts', squashfs],
       udisks: false,
-      timeoutMs: 300_000,
+      timeoutMs: 800_000,
     });
     r = JSON.parse(await readFile(`${uml.outDir}/persist-overlayfs.json`, 'utf8').catch(() => '{}'));
   });

@@ -78,7 +78,7 @@ tierSuite('uml', 'UML harness', () => {
       command: ['node', '--import', 'tsx', 'test/integration/inside/uml-smoke-udisks.ts'],
       keys: [{ sizeMb: keyMb }],
       disks: [{ file: fixedDisk }],
-      timeoutMs: 300_000,
+      timeoutMs: 600_000,
     });
     t.after(() => rm(result.outDir, { recursive: true, force: true }));
     t.diagnostic(`UML boot to udisks ready: ${result.bootMs} ms; whole run: ${Date.now() - started} ms`);

@@ -90,7 +90,7 @@ async function buildInto(dir: string, inputs: { userKey: string; installer: stri
       BOOTKEY_HELPER: helper, BOOTKEY_USER_KEY: inputs.userKey, BOOTKEY_INSTALLER: inputs.installer, BOOTKEY_MEMTEST: inputs.memtest,
       BOOTKEY_USER_FILES: JSON.stringify(userKeyManifest().map((f) => f.path)),
     },
-    timeoutMs: 900_000,
+    timeoutMs: 1_800_000,
     outDir: dir,
   });
   await rm(helper, { force: true });
