@@ -29,7 +29,7 @@ const DATASYNCS_PER_WINDOW = 8;
 /**
  * Closing a file written on a vfat mounted with `flush` (udisks' default) sleeps 100 ms in the kernel: small
  * files are closed as soon as written, a few at a time in the background (the thread pool has four threads), so
- * that neither the copy nor a cancel waits for hundreds of them in a row. Their windows are flushed by syncfs.
+ * that neither the copy nor a cancel waits for hundreds of them in a row. A window of many is flushed by syncfs.
  */
 const CLOSES_IN_FLIGHT = 3;
 /** Files of a window read back at once. */
@@ -244,9 +244,10 @@ class HostBatch implements DurableBatch {
 
   private async flush(segments: Segment[]): Promise<void> {
     const files = [...new Set(segments.map((s) => s.file))];
-    if (files.length > DATASYNCS_PER_WINDOW || files.some((f) => !f.handle)) {
+    // A few files' closed ones are synced by path, not by `sync -f`: its spawn forks, and then every pooled page faults again (copy-on-write).
+    if (files.length > DATASYNCS_PER_WINDOW) {
       await syncFilesystems(files.map((f) => ({ dir: dirname(f.temp), device: f.device })));
-    } else await Promise.all(files.map((f) => f.handle?.datasync()));
+    } else await Promise.all(files.map((f) => f.handle?.datasync() ?? syncPath(f.temp)));
     for (const s of segments) s.file.durable = Math.max(s.file.durable, s.offset + s.bytes.length);
     for (const file of files) {
       file.options.onDurable?.(file.durable);
