@@ -57,12 +57,22 @@ async function goneWithin(id: string, ms: number): Promise<boolean> {
   return gone(await client.refresh()) || later;
 }
 
-/** The snapshot once `ready` holds (udisks applies udev's probe results after its calls return), or the last one. */
-async function settledSnapshot(ready: (s: DiskSnapshot) => boolean, ms = 20_000): Promise<DiskSnapshot> {
+/**
+ * The snapshot once `ready` holds (udisks applies udev's probe results after its calls return), or the last one.
+ * With `device`: if it is not ready halfway, udev probes that device again once. On a slow machine udev can probe
+ * a new GPT disk while only its protective MBR is written ('PMBR'), and nothing else makes it look again.
+ */
+async function settledSnapshot(ready: (s: DiskSnapshot) => boolean, ms = 20_000, device?: string): Promise<DiskSnapshot> {
   const deadline = Date.now() + ms;
+  let reprobeAt = device ? Date.now() + ms / 2 : Infinity;
   for (;;) {
     const now = await client.refresh();
     if (ready(now) || Date.now() > deadline) return now;
+    if (Date.now() > reprobeAt) {
+      reprobeAt = Infinity;
+      await run('udevadm', ['trigger', '--action=change', device as string]);
+      await run('udevadm', ['settle']);
+    }
     await new Promise((done) => setTimeout(done, 200));
   }
 }
@@ -169,7 +179,7 @@ async function main(): Promise<void> {
     const drive = driveOf(await settledSnapshot((s) => {
       const d = driveOf(s, '/dev/sdb');
       return d.disk.partitionTable === 'gpt' && d.partitions.filter((p) => p.idLabel === 'EXDATA' || p.idLabel === 'persistence').length === 2;
-    }), '/dev/sdb');
+    }, 30_000, '/dev/sdb'), '/dev/sdb');
     return {
       partitions: drive.partitions.filter((p) => p.objectPath === a || p.objectPath === b),
       table: drive.disk.partitionTable,
