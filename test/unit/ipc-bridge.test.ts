@@ -37,7 +37,7 @@ function setUp() {
     const event = { sender: from.sender ?? contents, senderFrame: from.frame === undefined ? { url: page, parent: null } : from.frame };
     return handler(event as unknown as IpcMainInvokeEvent, ...args);
   };
-  return { disks, handlers, sent, unbind, call, navigate: (to: string) => (url = to) };
+  return { dispatcher, disks, handlers, sent, unbind, call, navigate: (to: string) => (url = to) };
 }
 
 test('every contract method has a handler; our page calls it and gets a Result', async () => {
@@ -72,12 +72,23 @@ test('another window, a child frame, a navigated page or a gone frame may not ca
 });
 
 test('events reach the window only while it shows our page; unbinding removes every handler', async () => {
-  const { disks, handlers, sent, unbind, navigate } = setUp();
+  const { dispatcher, disks, handlers, sent, unbind, navigate } = setUp();
+  // Another front end's view of the same events: once it has seen a change, the bridge has had it too.
+  let seen = 0;
+  dispatcher.subscribe((event) => void (event === 'drivesChanged' && (seen += 1)));
+  const until = async (done: () => boolean) => {
+    for (const deadline = Date.now() + 10_000; !done();) {
+      assert.ok(Date.now() < deadline, 'no drivesChanged event within 10 s');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  };
   disks.attach({ name: 'sdc', vendor: 'Test', model: 'Second', serial: 'K2', size: 4e9, table: 'dos' });
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await until(() => sent.length === 1);
   assert.deepEqual(sent.map((s) => s.channel), [eventChannel('drivesChanged')]);
   navigate('https://evil.example/');
+  const before = seen;
   disks.detach('sdc');
+  await until(() => seen > before);
   await new Promise((resolve) => setTimeout(resolve, 50));
   assert.equal(sent.length, 1, 'nothing sent to a page that is not ours');
   unbind();
