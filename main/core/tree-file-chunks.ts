@@ -5,7 +5,7 @@ import type { FileSystemTree } from './filesystem-tree.js';
 const CHUNK = 4 * 1024 * 1024;
 
 /**
- * Chunk buffers that go from a reader to the durable writer and come back once the writer has read them back
+ * Chunk buffers that go from a reader to the durable writer and come back once the writer has written them
  * (its `release`). Fresh 4 MiB buffers cost page faults and garbage collection: on this project's test VM,
  * allocating them took 2–3.5× as long as reading a warm file into a reused one.
  */
@@ -41,7 +41,7 @@ interface Range {
 /**
  * `ranges` of a source as a stream of chunks, the next read started while the consumer handles the current
  * chunk. With a pool, chunks of a full chunkSize come from it (a smaller chunk is its own small allocation:
- * held until read back, many small files must not each pin a whole pooled buffer).
+ * the writer releases it too, but the pool keeps whole buffers only).
  */
 async function* rangeChunks(source: ByteSource, ranges: Range[], short: (at: number) => Error, pool?: ChunkPool): AsyncGenerator<Uint8Array> {
   const { readInto } = source;

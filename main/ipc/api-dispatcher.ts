@@ -32,7 +32,7 @@ import { COPY_EFI_KIND, type KeyManifest } from '../core/key-manifest.js';
 import { checkPassphrase } from '../core/persistence/encrypted-home.js';
 import { progressRate } from '../core/progress-rate.js';
 import type { DiskProvider } from '../ports/disk-provider.js';
-import type { CopyEfiResult, CopyEfiService } from '../services/copy-efi.js';
+import type { CopyEfiEvent, CopyEfiResult, CopyEfiService } from '../services/copy-efi.js';
 import type { DriveService } from '../services/drives.js';
 import type { ImageService } from '../services/images.js';
 import type { MultibootService } from '../services/multiboot.js';
@@ -85,6 +85,12 @@ export type EventListener = <E extends EventName>(event: E, payload: BootkeyEven
 const KEY_FILESYSTEMS = new Set(['vfat', 'exfat']);
 /** Progress events at most this often (the last one of a file always goes). */
 const PROGRESS_INTERVAL_MS = 100;
+
+/** A copy-EFI's phases, as the job's progress names them. */
+const COPY_EFI_PHASE_WORDS: Record<Extract<CopyEfiEvent, { event: 'progress' }>['phase'], string> = {
+  copy: 'Copying UEFI boot files',
+  verify: 'Checking the copied files (read back from the key)',
+};
 
 /** A merge's steps, as the job's progress names them. */
 const MERGE_PHASE_WORDS: Record<MergePhase, string> = {
@@ -153,7 +159,7 @@ export class ApiDispatcher {
         const progress = this.#progress(request.jobId);
         const result = await this.#job(`Making ${request.source.slice(request.source.lastIndexOf('/') + 1)} bootable`, () =>
           this.#cancellable(request.jobId, (signal) => copyEfi().copy({ source: request.source, target, replace: request.replace, dryRun: false, signal }, (event) => {
-            if (event.event === 'progress') progress('Copying UEFI boot files', event.path, event.bytesDone, event.bytesTotal);
+            if (event.event === 'progress') progress(COPY_EFI_PHASE_WORDS[event.phase], event.path, event.bytesDone, event.bytesTotal);
           })));
         return { plan: planDto(request, result), operation: result.operation ?? '', verifiedFiles: result.plan.files.length, verifiedBytes: result.plan.bytes };
       },
@@ -172,7 +178,7 @@ export class ApiDispatcher {
         const target = await this.#keyTarget(driveId);
         const progress = this.#progress(jobId);
         await this.#job(`Adding ${files.length} ISO file(s)`, () => this.#cancellable(jobId, (signal) =>
-          multiboot().add(target, files, (p) => progress(p.phase, p.phase.replace(/^copying /, ''), p.done, p.total), { signal })));
+          multiboot().add(target, files, (p) => progress(p.phase, p.phase.replace(/^(copying|verifying) /, ''), p.done, p.total), { signal })));
         return library(target);
       },
       removeIsos: async (driveId, names) => {

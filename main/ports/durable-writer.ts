@@ -1,8 +1,8 @@
 /**
  * Writing files onto a key so that what is reported as done is really on the medium: the bytes go under a
  * temporary name in the same directory, are flushed in windows (progress counts flushed bytes only), hashed
- * while written, read back from the medium (not the page cache) and compared, then renamed into place, and the
- * renames are flushed too. A batch does this for many files with one flush per window and one for all the
+ * while written; once all are durable each is read back from the medium (not the page cache) and its hash
+ * compared, then they are renamed into place, and the renames are flushed too. A batch does this for many files with one flush per window and one for all the
  * renames, instead of several per file. The fs adapter implements it; copy-efi and the multi-ISO key use it.
  */
 
@@ -17,9 +17,11 @@ export interface DurableWriteOptions {
   expectedSha256?: string;
   /** Bytes of this file flushed to the medium so far (after each flush window), never bytes only cached. */
   onDurable?: (bytes: number) => void;
+  /** Bytes of this file read back from the medium and hashed so far, from 0, once every file of the batch is durable. */
+  onVerified?: (bytes: number) => void;
   /**
-   * Called with each chunk of `data` once the writer is done with it (read back and compared), so the caller
-   * can reuse its memory (core's ChunkPool). A chunk of a failed or discarded write is never given back.
+   * Called with each chunk of `data` once the writer is done with it (written), so the caller can reuse its
+   * memory (core's ChunkPool). A chunk of a failed or discarded write is never given back.
    */
   release?: (chunk: Uint8Array) => void;
   /**
@@ -31,7 +33,7 @@ export interface DurableWriteOptions {
 
 export interface DurableWriteResult {
   bytes: number;
-  /** SHA-256 of the bytes written, hex; the bytes read back were compared with them. */
+  /** SHA-256 of the bytes written, hex; the bytes read back have it too. */
   sha256: string;
   /**
    * Where the read-back came from: 'medium' (the cache bypassed, O_DIRECT), or 'page-cache' where the
@@ -41,8 +43,8 @@ export interface DurableWriteResult {
 }
 
 /**
- * Many files written as one: `add` each (their data must not be reused by the caller once yielded: chunks are
- * kept until read back), then `commit`. Nothing has its final name before every file is flushed and verified.
+ * Many files written as one: `add` each (a chunk yielded must not be reused by the caller until `release`
+ * gives it back), then `commit`. Nothing has its final name before every file is flushed and verified.
  */
 export interface DurableBatch {
   /** Writes one file under its temporary name; resolves when its bytes are handed over (flushing may go on). */

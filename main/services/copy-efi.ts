@@ -44,7 +44,8 @@ export interface CopyEfiRequest {
 export type CopyEfiEvent =
   | { event: 'plan'; plan: CopyPlan; selection: EfiSelection; target: TargetSummary }
   /** `bytesDone` counts only bytes flushed to the key. */
-  | { event: 'progress'; phase: 'copy'; bytesDone: number; bytesTotal: number; path: string };
+  /** 'copy': bytes durable on the key; 'verify', once all are: bytes read back from the key and checked. */
+  | { event: 'progress'; phase: 'copy' | 'verify'; bytesDone: number; bytesTotal: number; path: string };
 
 export interface TargetSummary {
   root: string;
@@ -189,7 +190,7 @@ export class CopyEfiService {
 
   /**
    * The journal and the manifest first (so an interrupted copy can be undone), then every file as one durable
-   * batch (flushed, read back and compared under temporary names; the user's files moved aside and ours renamed
+   * batch (flushed, then read back and checked under temporary names; the user's files moved aside and ours renamed
    * into place only when all are verified), then the manifest once more, and the journal goes: at every moment
    * one of the two is whole on the key.
    */
@@ -231,10 +232,12 @@ export class CopyEfiService {
     try {
       for (const dir of createdDirectories) await files.makeDirectory(target.root + dir);
       let done = 0;
+      let verified = 0;
       const pool = new ChunkPool();
       for (const file of plan.files) {
         const data = file.content ? single(file.content) : treeFileChunks(await openPart(file.part), file.from, pool);
         let durable = 0;
+        let checked = 0;
         await batch.add(target.root + file.to, data, {
           size: file.size, tempPath: target.root + temporaryPathOf(file.to), replace: file.action !== 'add',
           release: (chunk) => pool.give(chunk),
@@ -242,6 +245,11 @@ export class CopyEfiService {
             done += bytes - durable;
             durable = bytes;
             onEvent({ event: 'progress', phase: 'copy', bytesDone: done, bytesTotal: plan.bytes, path: file.to });
+          },
+          onVerified: (bytes) => {
+            verified += bytes - checked;
+            checked = bytes;
+            onEvent({ event: 'progress', phase: 'verify', bytesDone: verified, bytesTotal: plan.bytes, path: file.to });
           },
         });
       }

@@ -38,7 +38,7 @@ export interface MultibootDeps {
 
 export interface MultibootProgress {
   phase: string;
-  /** Durable bytes of the current file (never bytes only cached). */
+  /** Durable bytes of the current file (never bytes only cached); in a `verifying …` phase, bytes read back from the key and checked. */
   done: number;
   total: number;
 }
@@ -255,7 +255,7 @@ export class MultibootService {
         await target.recheck();
         await this.deps.files.makeDirectory(join(target.root, ISO_DIR));
         const warnings: string[] = [];
-        // Every ISO of the call (and its loaders) as one batch: flushed, read back from the key and compared
+        // Every ISO of the call (and its loaders) as one batch: flushed, then read back from the key and checked
         // under temporary names, renamed into place only when all are verified.
         const batch = this.deps.writer.batch({ signal: options.signal });
         /** Each copied ISO's place among the batch's files (its results). */
@@ -280,6 +280,7 @@ export class MultibootService {
               size: s.source.size,
               release: (chunk) => pool.give(chunk),
               onDurable: (done) => onProgress?.({ phase, done, total: s.source.size }),
+              onVerified: (done) => onProgress?.({ phase: `verifying ${s.name}`, done, total: s.source.size }),
             });
           }
           results = await batch.commit();

@@ -144,6 +144,10 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
     assert.ok(copyEvents.length > 0, 'progress events');
     assert.equal(copyEvents.at(-1)!.bytesDone, copyEvents.at(-1)!.bytesTotal);
     assert.ok(copyEvents.every((p, i) => i === 0 || p.bytesDone >= copyEvents[i - 1]!.bytesDone));
+    // then every byte read back from the key, its own phase
+    const checkEvents = progress.filter((p) => p.phase === 'Checking the copied files (read back from the key)');
+    assert.ok(checkEvents.length > 0 && progress.indexOf(checkEvents[0]!) > progress.indexOf(copyEvents.at(-1)!), 'read-back after the copy');
+    assert.equal(checkEvents.at(-1)!.bytesDone, copyEvents.at(-1)!.bytesTotal);
     await shot('copy-efi-done');
     await axe('copy-EFI result');
 
@@ -254,7 +258,7 @@ tierSuite('browser', 'copy-EFI and the multi-ISO key in Chromium, on a folder ke
       const last = progress.filter((p) => p.file === name).at(-1)!;
       assert.ok(last.rate > 0 && last.etaSeconds === 0, `${name} ends with the rate it achieved: ${JSON.stringify(last)}`);
     }
-    assert.ok(seen.some((text) => /copying \S+\.iso\d+% · [\d.]+ [kMG]?B of [\d.]+ [kMG]?B on the key · [\d.]+ [kMG]?B\/s · \d+ (s|min|h)\b.* left/.test(text)),
+    assert.ok(seen.some((text) => /(copying|verifying) \S+\.iso\d+% · [\d.]+ [kMG]?B of [\d.]+ [kMG]?B on the key · [\d.]+ [kMG]?B\/s · \d+ (s|min|h)\b.* left/.test(text)),
       `a rate and the time left shown: ${seen.slice(-3).join(' | ')}`);
     const after = treeState(keyDir);
     for (const [path, hash] of before) assert.equal(after.get(path), hash, path);

@@ -1,6 +1,6 @@
 // Chunk buffers reused between the reader and the durable writer: the pool hands out and takes back only its own
-// buffers; the source streams read into them; the writer gives every chunk back once, only after reading it back,
-// so a buffer refilled at once after its release never changes what was written or its hash.
+// buffers; the source streams read into them; the writer gives every chunk back once, only after writing it, so a
+// buffer refilled at once after its release never changes what was written, its hash or its read-back.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -46,7 +46,7 @@ describe('chunk pool', () => {
       (error: unknown) => error instanceof BootkeyError && error.code === 'IO_ERROR' && /byte 50\b/.test(error.message));
   });
 
-  test('the writer releases each chunk once, after its read-back; refilling it then leaves the file intact', async (t) => {
+  test('the writer releases each chunk once, after writing it; refilling it then leaves the file and its verification intact', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'bootkey-pool-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     const data = new Uint8Array(randomBytes(3 * 1024 * 1024 + 77));

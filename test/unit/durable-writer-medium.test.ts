@@ -3,17 +3,18 @@
 // read) grows by at least the file's size, although every byte is still cached — a read-back from the cache
 // would read nothing, as the control read shows; (2) bytes changed on the medium behind a clean cache (the
 // image file written underneath, found with filefrag) are caught by the direct read-back and missed by a
-// cached read of the same range.
+// cached read of the same range, and fail the writer when it happens between its last flush and its read-back.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { alignedBuffer, compareWithFile, hostDurableWriter, READ_CHUNK } from '../../main/adapters/fs/durable-writer.js';
+import { alignedBuffer, hashFromMedium, hostDurableWriter, READ_CHUNK } from '../../main/adapters/fs/durable-writer.js';
 import { BootkeyError } from '../../main/core/errors.js';
+import { temporaryPathOf } from '../../main/core/key-manifest.js';
 import { tierSuite } from '../harness/tier.js';
 
 const MiB = 1024 * 1024;
@@ -59,6 +60,29 @@ tierSuite('tools', 'durable writer reads back from the medium (ext4 on a loop de
     assert.ok((sectorsRead() - control) * 512 < MiB, `a cached read read ${(sectorsRead() - control) * 512} bytes`);
   });
 
+  /** Writes 'corrupt!' at byte 100 of `path` into the image file under the loop device, where filefrag says its first block is. */
+  function corruptOnMedium(path: string): void {
+    const extent = /^\s*0:\s+0\.\.\s*\d+:\s+(\d+)\.\./m.exec(execFileSync('filefrag', ['-v', path], { encoding: 'utf8' }));
+    assert.ok(extent, 'filefrag gave no first extent');
+    const fd = openSync(image, 'r+');
+    writeSync(fd, Buffer.from('corrupt!'), 0, 8, Number(extent[1]) * 4096 + 100);
+    closeSync(fd);
+  }
+
+  test('a file changed on the medium after its last flush: the writer fails with IO_ERROR, nothing gets the name', async () => {
+    const data = randomBytes(6 * MiB);
+    const path = join(mnt, 'changed.bin');
+    let corrupted = false;
+    await assert.rejects(hostDurableWriter(4 * MiB).write(path, chunksOf(data, MiB), { size: data.length, onDurable: (bytes) => {
+      if (bytes === data.length) {
+        corruptOnMedium(temporaryPathOf(path));
+        corrupted = true;
+      }
+    } }), (e: unknown) => e instanceof BootkeyError && e.code === 'IO_ERROR' && /read back from the key differ/.test(e.message));
+    assert.ok(corrupted);
+    assert.deepEqual((await readdir(mnt)).filter((n) => n.includes('changed')), []);
+  });
+
   test('a batch that fills the filesystem: NOT_ENOUGH_SPACE, and its temporaries are removed', async () => {
     const batch = hostDurableWriter(4 * MiB).batch();
     const big = new Uint8Array(160 * MiB);
@@ -77,15 +101,13 @@ tierSuite('tools', 'durable writer reads back from the medium (ext4 on a loop de
     await writeFile(path, data);
     execFileSync('sync', ['-f', path]);
     await readFile(path); // cached and clean
-    // The file's first 4 KiB block on the filesystem (filefrag), then the same bytes in the image file under the loop device.
-    const extent = /^\s*0:\s+0\.\.\s*\d+:\s+(\d+)\.\./m.exec(execFileSync('filefrag', ['-v', path], { encoding: 'utf8' }));
-    assert.ok(extent, 'filefrag gave no first extent');
-    const fd = openSync(image, 'r+');
-    writeSync(fd, Buffer.from('corrupt!'), 0, 8, Number(extent[1]) * 4096 + 100);
-    closeSync(fd);
-    const segments = [{ offset: 0, bytes: data }];
-    assert.equal(await compareWithFile(path, segments, alignedBuffer(2 * READ_CHUNK), false), 'page-cache');
-    await assert.rejects(compareWithFile(path, segments, alignedBuffer(2 * READ_CHUNK)),
-      (e: unknown) => e instanceof BootkeyError && e.code === 'IO_ERROR' && /at byte 100\b/.test(e.message));
+    corruptOnMedium(path);
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    const cachedRead = await hashFromMedium(path, alignedBuffer(2 * READ_CHUNK), false);
+    assert.deepEqual(cachedRead, { sha256, bytes: data.length, readBack: 'page-cache' });
+    const changed = Buffer.from(data);
+    changed.write('corrupt!', 100);
+    const directRead = await hashFromMedium(path, alignedBuffer(2 * READ_CHUNK));
+    assert.deepEqual(directRead, { sha256: createHash('sha256').update(changed).digest('hex'), bytes: data.length, readBack: 'medium' });
   });
 });

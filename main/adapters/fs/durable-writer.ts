@@ -32,7 +32,7 @@ const DATASYNCS_PER_WINDOW = 8;
  * that neither the copy nor a cancel waits for hundreds of them in a row. A window of many is flushed by syncfs.
  */
 const CLOSES_IN_FLIGHT = 3;
-/** Files of a window read back at once. */
+/** Files read back at once. */
 const READERS = 3;
 const WASM_PAGE = 64 * 1024;
 
@@ -41,9 +41,9 @@ const run = promisify(execFile);
 /**
  * The DurableWriter on the host's filesystem.
  *
- * What "verified" means here: every window, once flushed, is read back with O_DIRECT — from the medium, not
- * the page cache (after a datasync the cached pages are clean, and a direct read never looks at them) — and
- * compared byte for byte with the chunks written, kept until then. Node gives no aligned buffers; the memory
+ * What "verified" means here: once every window is flushed, each file is read back with O_DIRECT — from the
+ * medium, not the page cache (after a datasync the cached pages are clean, and a direct read never looks at
+ * them) — and its SHA-256 compared with the one computed while its bytes were written. Node gives no aligned buffers; the memory
  * of a WebAssembly.Memory is page-aligned (V8 reserves it with the page allocator), so direct reads go into
  * it. Where the filesystem refuses O_DIRECT (tmpfs before Linux 6.6, some FUSE), the read-back goes through
  * the cache and the result says 'page-cache'.
@@ -97,27 +97,13 @@ interface Staged {
   readBack: DurableWriteResult['readBack'];
 }
 
-/** Bytes written to a file at an offset, kept until read back from the medium. */
-interface Segment {
-  file: Staged;
-  offset: number;
-  bytes: Uint8Array;
-}
-
 class HostBatch implements DurableBatch {
   private readonly files: Staged[] = [];
-  private window: Segment[] = [];
+  /** The files written to since the last window ended (a Set keeps their order). */
+  private window = new Set<Staged>();
   private windowBytes = 0;
-  /**
-   * The newest window's flush (at most one outstanding), its read-back (each after the one before) and the
-   * read-back of the window before it: a window is read back while the next is flushed and the one after
-   * written, so at most three windows are held in memory.
-   */
+  /** The newest window's flush: at most one is outstanding while the next window is written. */
   private flushed: Promise<void> = Promise.resolve();
-  private verified: Promise<void> = Promise.resolve();
-  private verifiedBefore: Promise<void> = Promise.resolve();
-  /** Page-aligned buffers for the read-back, one per reader. */
-  private readonly buffers: Uint8Array[] = [];
   private readonly closing = new Set<Promise<void>>();
   private closeError: unknown;
 
@@ -158,8 +144,10 @@ class HostBatch implements DurableBatch {
       const writing = writeAll(file.handle, chunk, file.written);
       file.hash.update(chunk);
       await writing;
-      this.window.push({ file, offset: file.written, bytes: chunk });
+      // The kernel has its own copy now: the chunk's memory can hold the next one.
+      options.release?.(chunk);
       file.written += chunk.length;
+      this.window.add(file);
       this.windowBytes += chunk.length;
       if (this.windowBytes >= this.syncWindow) await this.endWindow();
     }
@@ -177,9 +165,11 @@ class HostBatch implements DurableBatch {
   private async commitFiles(beforeRename?: () => Promise<void>): Promise<DurableWriteResult[]> {
     await this.endWindow();
     await this.flushed;
-    await this.verified;
     await Promise.all(this.closing);
     if (this.closeError) throw this.closeError;
+    // Every byte is durable: now each file is read back from the medium, after the writes rather than between
+    // them, so that the reads never hold up the copy (a device serves one at a time) and no chunk waits in memory.
+    await this.verify();
     cancelled(this.signal);
     await beforeRename?.();
     // rename(2) replaces silently: check every name right before the first rename.
@@ -203,7 +193,7 @@ class HostBatch implements DurableBatch {
   }
 
   async discard(): Promise<void> {
-    await Promise.all([this.flushed, this.verified, this.verifiedBefore].map((p) => p.catch(() => undefined)));
+    await this.flushed.catch(() => undefined);
     await Promise.all([...this.closing, ...this.files.map((f) => this.close(f).catch(() => undefined))]);
     // The temporary files are ours; remove them when we can (a pulled key cannot, and undo finds them by name).
     for (const file of this.files) if (!file.renamed) await unlink(file.temp).catch(() => undefined);
@@ -224,65 +214,62 @@ class HostBatch implements DurableBatch {
     this.closing.add(closing);
   }
 
-  /** Starts flushing the window written so far, once the previous one is flushed and the one before verified. */
+  /** Starts flushing the window written so far, once the previous one is flushed. */
   private async endWindow(): Promise<void> {
-    const segments = this.window;
-    this.window = [];
+    // What each file had written when the window ended: a flush that starts later covers at least that.
+    const marks = new Map([...this.window].map((file) => [file, file.written]));
+    this.window = new Set();
     this.windowBytes = 0;
     await this.flushed;
-    await this.verifiedBefore;
     cancelled(this.signal);
-    if (segments.length === 0) return;
-    const flushed = this.flush(segments);
-    const verified = Promise.all([flushed, this.verified]).then(() => this.verify(segments));
-    this.verifiedBefore = this.verified;
-    this.flushed = flushed;
-    this.verified = verified;
-    // Awaited by a later window or by commit/discard; a failure must not surface as unhandled before that.
-    for (const p of [flushed, verified]) p.catch(() => undefined);
+    if (marks.size === 0) return;
+    this.flushed = this.flush(marks);
+    // Awaited by the next window or by commit/discard; a failure must not surface as unhandled before that.
+    this.flushed.catch(() => undefined);
   }
 
-  private async flush(segments: Segment[]): Promise<void> {
-    const files = [...new Set(segments.map((s) => s.file))];
+  private async flush(marks: Map<Staged, number>): Promise<void> {
+    const files = [...marks.keys()];
     // A few files' closed ones are synced by path, not by `sync -f`: its spawn forks, and then every pooled page faults again (copy-on-write).
     if (files.length > DATASYNCS_PER_WINDOW) {
       await syncFilesystems(files.map((f) => ({ dir: dirname(f.temp), device: f.device })));
     } else await Promise.all(files.map((f) => f.handle?.datasync() ?? syncPath(f.temp)));
-    for (const s of segments) s.file.durable = Math.max(s.file.durable, s.offset + s.bytes.length);
-    for (const file of files) {
+    for (const [file, mark] of marks) {
+      file.durable = Math.max(file.durable, mark);
       file.options.onDurable?.(file.durable);
       if (file.complete && file.durable === file.written && file.handle) await this.closeInBackground(file);
     }
   }
 
-  /** Reads the window's files back, a few at once: a small file's read is mostly waiting on the device. */
-  private async verify(segments: Segment[]): Promise<void> {
-    const files = [...new Set(segments.map((s) => s.file))];
+  /** Reads every file back and checks its hash, a few files at once: a small file's read is mostly waiting on the device. */
+  private async verify(): Promise<void> {
     let next = 0;
     const reader = async (buffer: Uint8Array) => {
-      for (let file = files[next++]; file; file = files[next++]) {
+      for (let file = this.files[next++]; file; file = this.files[next++]) {
         cancelled(this.signal);
-        const own = segments.filter((s) => s.file === file);
-        file.readBack = await compareWithFile(file.temp, own, buffer, file.readBack === 'medium');
+        const { onVerified } = file.options;
+        onVerified?.(0);
+        const back = await hashFromMedium(file.temp, buffer, file.readBack === 'medium', this.signal, onVerified);
+        file.readBack = back.readBack;
+        if (back.sha256 !== file.sha256 || back.bytes !== file.written) {
+          throw new BootkeyError('IO_ERROR', `${file.path}: the bytes read back from the key differ from the bytes written `
+            + `(${back.bytes} bytes with SHA-256 ${back.sha256}, written ${file.written} with ${file.sha256}); the key may be failing or `
+            + 'smaller than it claims', { path: file.path });
+        }
       }
     };
-    const count = Math.min(READERS, files.length);
-    while (this.buffers.length < count) this.buffers.push(alignedBuffer(2 * READ_CHUNK));
-    await Promise.all(this.buffers.slice(0, count).map(reader));
-    for (const s of segments) s.file.options.release?.(s.bytes);
+    const buffers = Array.from({ length: Math.min(READERS, this.files.length) }, () => alignedBuffer(2 * READ_CHUNK));
+    await Promise.all(buffers.map(reader));
   }
 }
 
-type Segments = { offset: number; bytes: Uint8Array }[];
-
 /**
- * Reads the ranges of `path` that `segments` were written to and compares them byte for byte: from the medium
- * (O_DIRECT into `buffer`, page-aligned, a multiple of READ_SLICE long) unless `direct` is false or
- * the filesystem refuses it (EINVAL at open or at the first read). Says which it was; throws IO_ERROR at the
- * first difference.
+ * SHA-256 and length of a file as read back from the medium: O_DIRECT into `buffer` (page-aligned, a multiple of
+ * READ_SLICE long) unless `direct` is false or the filesystem refuses it (EINVAL at open or at the first read), then
+ * through the page cache, and says which. `onBytes` hears the bytes hashed so far.
  */
-export async function compareWithFile(path: string, segments: Segments, buffer: Uint8Array,
-  direct = true): Promise<DurableWriteResult['readBack']> {
+export async function hashFromMedium(path: string, buffer: Uint8Array, direct = true, signal?: AbortSignal,
+  onBytes?: (bytes: number) => void): Promise<{ sha256: string; bytes: number; readBack: DurableWriteResult['readBack'] }> {
   const refused = (error: NodeJS.ErrnoException) => {
     if (error.code === 'EINVAL') return undefined;
     throw error;
@@ -291,7 +278,8 @@ export async function compareWithFile(path: string, segments: Segments, buffer: 
     const handle = await open(path, constants.O_RDONLY | constants.O_DIRECT).catch(refused);
     if (handle) {
       try {
-        if (await compareThrough(handle, path, segments, buffer).then(() => true, refused)) return 'medium';
+        const hashed = await hashThrough(handle, buffer, signal, onBytes).catch(refused);
+        if (hashed) return { ...hashed, readBack: 'medium' };
       } finally {
         await handle.close();
       }
@@ -299,54 +287,47 @@ export async function compareWithFile(path: string, segments: Segments, buffer: 
   }
   const handle = await open(path, 'r');
   try {
-    await compareThrough(handle, path, segments, buffer);
+    return { ...(await hashThrough(handle, buffer, signal, onBytes)), readBack: 'page-cache' };
   } finally {
     await handle.close();
   }
-  return 'page-cache';
 }
 
 /**
- * Reads ahead through the buffer's slices (READ_SLICE each, all but one in flight): the device always has requests
- * queued while this thread compares, so the read-back keeps up with `dd iflag=direct`, which has one at a time.
+ * Reads ahead through the buffer's slices (READ_SLICE each, all but one in flight) to the end of the file: the
+ * device always has requests queued while this thread hashes, so the read-back keeps up with `dd iflag=direct`,
+ * which has one at a time.
  */
-async function compareThrough(handle: FileHandle, path: string, segments: Segments, buffer: Uint8Array): Promise<void> {
+async function hashThrough(handle: FileHandle, buffer: Uint8Array, signal: AbortSignal | undefined,
+  onBytes?: (bytes: number) => void): Promise<{ sha256: string; bytes: number }> {
   const slices = Math.max(2, Math.floor(buffer.length / READ_SLICE));
   const size = buffer.length / slices - ((buffer.length / slices) % DIRECT_ALIGN);
-  const reads: { base: number; length: number; from: number; to: number; segment: Segments[number] }[] = [];
-  for (const segment of segments) {
-    const end = segment.offset + segment.bytes.length;
-    for (let at = segment.offset; at < end;) {
-      const base = at - (at % DIRECT_ALIGN);
-      const length = Math.min(size, Math.ceil((end - base) / DIRECT_ALIGN) * DIRECT_ALIGN);
-      const to = Math.min(base + length, end);
-      reads.push({ base, length, from: at, to, segment });
-      at = to;
-    }
-  }
-  const into = (i: number) => buffer.subarray((i % slices) * size, (i % slices) * size + (reads[i]?.length ?? 0));
-  const pending: Promise<number>[] = [];
+  const into = (i: number) => buffer.subarray((i % slices) * size, (i % slices) * size + size);
+  const hash = createHash('sha256');
+  const pending = new Map<number, Promise<number>>();
+  let end = Infinity;
   const start = (i: number) => {
-    const read = reads[i];
-    if (!read) return;
-    const p = readFull(handle, into(i), read.base);
-    p.catch(() => undefined); // awaited in turn; a failure after an earlier mismatch must not go unhandled
-    pending[i] = p;
+    if (i * size >= end) return;
+    const p = readFull(handle, into(i), i * size);
+    p.catch(() => undefined); // awaited in turn; a failure after an earlier one must not go unhandled
+    pending.set(i, p);
   };
-  for (let i = 0; i < slices - 1; i += 1) start(i);
-  for (let i = 0; i < reads.length; i += 1) {
-    const got = await (pending[i] as Promise<number>);
-    delete pending[i];
-    start(i + slices - 1);
-    const { base, from, to, segment } = reads[i] as (typeof reads)[number];
-    const actual = into(i).subarray(from - base, Math.max(from - base, Math.min(got, to - base)));
-    const expected = segment.bytes.subarray(from - segment.offset, to - segment.offset);
-    if (!Buffer.from(expected.buffer, expected.byteOffset, expected.length).equals(actual)) {
-      const index = expected.findIndex((byte, k) => byte !== actual[k]);
-      const at = from + (index < 0 ? actual.length : index);
-      await Promise.all(pending.filter(Boolean).map((p) => p.catch(() => undefined)));
-      throw new BootkeyError('IO_ERROR', `${path}: the bytes read back differ from the bytes written (at byte ${at})`, { path, offset: at });
+  try {
+    for (let i = 0; i < slices - 1; i += 1) start(i);
+    let bytes = 0;
+    for (let i = 0; pending.has(i); i += 1) {
+      const got = await (pending.get(i) as Promise<number>);
+      pending.delete(i);
+      if (got < size) end = Math.min(end, i * size + got); // the end of the file: nothing further is read
+      else start(i + slices - 1);
+      cancelled(signal);
+      hash.update(into(i).subarray(0, got));
+      bytes += got;
+      onBytes?.(bytes);
     }
+    return { sha256: hash.digest('hex'), bytes };
+  } finally {
+    await Promise.all([...pending.values()].map((p) => p.catch(() => undefined)));
   }
 }
 

@@ -67,7 +67,7 @@ export const copyEfiCommand: Command = {
             files: event.plan.files.map(({ content: _content, ...f }) => f), bytes: event.plan.bytes, requiredBytes: event.plan.requiredBytes,
             conflicts: event.plan.conflicts, problems: event.plan.problems, warnings: event.selection.warnings })}\n`);
           else printPlan(event, io, dryRun);
-        } else progress.update('copy (durable)', event.bytesDone, event.bytesTotal, event.bytesDone === event.bytesTotal);
+        } else progress.update(event.phase === 'copy' ? 'copy (durable)' : 'verify (read back from the key)', event.bytesDone, event.bytesTotal, event.bytesDone === event.bytesTotal);
       })));
       progress.done();
       if (json) io.stdout.write(`${JSON.stringify({ event: 'done', written: result.written, operation: result.operation ?? null, files: result.plan.files.length, bytes: result.plan.bytes })}\n`);
