@@ -1,8 +1,8 @@
 /**
  * Writing files onto a key so that what is reported as done is really on the medium: the bytes go under a
  * temporary name in the same directory, are flushed in windows (progress counts flushed bytes only), hashed
- * while written; once all are durable each is read back from the medium (not the page cache) and its hash
- * compared, then they are renamed into place, and the renames are flushed too. A batch does this for many files with one flush per window and one for all the
+ * while written; once all are durable each is read back from the medium (not the page cache) and compared with
+ * what was written, then they are renamed into place, and the renames are flushed too. A batch does this for many files with one flush per window and one for all the
  * renames, instead of several per file. The fs adapter implements it; copy-efi and the multi-ISO key use it.
  */
 
@@ -33,7 +33,7 @@ export interface DurableWriteOptions {
 
 export interface DurableWriteResult {
   bytes: number;
-  /** SHA-256 of the bytes written, hex; the bytes read back have it too. */
+  /** SHA-256 of the bytes written, hex; the bytes read back were compared with them. */
   sha256: string;
   /**
    * Where the read-back came from: 'medium' (the cache bypassed, O_DIRECT), or 'page-cache' where the

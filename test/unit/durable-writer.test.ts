@@ -3,11 +3,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { hostDurableWriter } from '../../main/adapters/fs/durable-writer.js';
+import { BlockChecks, hostDurableWriter } from '../../main/adapters/fs/durable-writer.js';
 import { BootkeyError } from '../../main/core/errors.js';
 
 async function* chunksOf(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
@@ -15,6 +16,27 @@ async function* chunksOf(bytes: Uint8Array, size: number): AsyncGenerator<Uint8A
 }
 
 describe('durable writer', () => {
+  test('block checks: one CRC-32 per MiB, the last block shorter, the same however the bytes arrive', () => {
+    const MiB = 1024 * 1024;
+    const data = randomBytes(3 * MiB + 5);
+    const expected = [0, 1, 2, 3].map((i) => crc32(data.subarray(i * MiB, Math.min(data.length, (i + 1) * MiB))));
+    for (const split of [data.length, MiB, 4096, 700_001, 1]) {
+      const checks = new BlockChecks();
+      for (let at = 0; at < data.length; at += split === 1 ? 1 + (at % 3_000_017) : split) {
+        checks.update(data.subarray(at, at + (split === 1 ? 1 + (at % 3_000_017) : split)));
+      }
+      checks.end();
+      assert.deepEqual(checks.blocks, expected, `pieces of ${split}`);
+    }
+    const empty = new BlockChecks();
+    empty.end();
+    assert.deepEqual(empty.blocks, []);
+    const exact = new BlockChecks();
+    exact.update(data.subarray(0, MiB));
+    exact.end();
+    assert.deepEqual(exact.blocks, [expected[0]], 'a whole last block is not followed by an empty one');
+  });
+
   test('writes, hashes like sha256sum, reports durable bytes in windows, leaves no temporary', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'bootkey-dw-'));
     t.after(() => rm(dir, { recursive: true, force: true }));

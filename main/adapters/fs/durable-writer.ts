@@ -4,6 +4,7 @@ import { constants } from 'node:fs';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
+import { crc32 } from 'node:zlib';
 import { throwIfCancelled } from '../../core/cancellation.js';
 import { BootkeyError } from '../../core/errors.js';
 import { temporaryPathOf } from '../../core/key-manifest.js';
@@ -35,6 +36,13 @@ const CLOSES_IN_FLIGHT = 3;
 /** Files read back at once. */
 const READERS = 3;
 const WASM_PAGE = 64 * 1024;
+/**
+ * The read-back is compared with what was written as one CRC-32 per block of this many bytes, computed on both
+ * sides. CRC-32 runs at ~5 GB/s here where SHA-256 runs at 1.5: a SHA-256 of the read-back made it 3× slower
+ * than `dd iflag=direct` on a fast disk. A difference anywhere in a block escapes with odds of 2^-32, and the
+ * first differing block says where.
+ */
+const CHECK_BLOCK = 1024 * 1024;
 
 const run = promisify(execFile);
 
@@ -43,7 +51,7 @@ const run = promisify(execFile);
  *
  * What "verified" means here: once every window is flushed, each file is read back with O_DIRECT — from the
  * medium, not the page cache (after a datasync the cached pages are clean, and a direct read never looks at
- * them) — and its SHA-256 compared with the one computed while its bytes were written. Node gives no aligned buffers; the memory
+ * them) — and compared block by block (CHECK_BLOCK) with checks computed while its bytes were written. Node gives no aligned buffers; the memory
  * of a WebAssembly.Memory is page-aligned (V8 reserves it with the page allocator), so direct reads go into
  * it. Where the filesystem refuses O_DIRECT (tmpfs before Linux 6.6, some FUSE), the read-back goes through
  * the cache and the result says 'page-cache'.
@@ -89,6 +97,8 @@ interface Staged {
   handle?: FileHandle;
   device: number;
   hash: Hash;
+  /** CRC-32 of each CHECK_BLOCK of the bytes written. */
+  checks: BlockChecks;
   written: number;
   durable: number;
   complete: boolean;
@@ -129,7 +139,7 @@ class HostBatch implements DurableBatch {
     if (!options.replace && (await exists(path))) {
       throw new BootkeyError('CONFLICT', `${path} already exists`, { path });
     }
-    const file: Staged = { path, temp, options, device: 0, hash: createHash('sha256'), written: 0, durable: 0,
+    const file: Staged = { path, temp, options, device: 0, hash: createHash('sha256'), checks: new BlockChecks(), written: 0, durable: 0,
       complete: false, renamed: false, readBack: 'medium' };
     this.files.push(file);
     // A leftover of an interrupted write of ours is replaced; 'w' truncates it.
@@ -143,6 +153,7 @@ class HostBatch implements DurableBatch {
       // Hash while the write is in flight (the thread pool copies, this thread hashes).
       const writing = writeAll(file.handle, chunk, file.written);
       file.hash.update(chunk);
+      file.checks.update(chunk);
       await writing;
       // The kernel has its own copy now: the chunk's memory can hold the next one.
       options.release?.(chunk);
@@ -155,6 +166,7 @@ class HostBatch implements DurableBatch {
       throw new BootkeyError('IO_ERROR', `${path}: the source gave ${file.written} bytes, ${options.size} expected`, { path });
     }
     file.sha256 = file.hash.digest('hex');
+    file.checks.end();
     if (options.expectedSha256 !== undefined && file.sha256 !== options.expectedSha256) {
       throw new BootkeyError('IO_ERROR', `${path}: the bytes written do not have the expected hash`, { path, sha256: file.sha256 });
     }
@@ -169,6 +181,7 @@ class HostBatch implements DurableBatch {
     if (this.closeError) throw this.closeError;
     // Every byte is durable: now each file is read back from the medium, after the writes rather than between
     // them, so that the reads never hold up the copy (a device serves one at a time) and no chunk waits in memory.
+    // Both sides' block checks are compared (see CHECK_BLOCK); the SHA-256 is of the bytes as written.
     await this.verify();
     cancelled(this.signal);
     await beforeRename?.();
@@ -241,7 +254,7 @@ class HostBatch implements DurableBatch {
     }
   }
 
-  /** Reads every file back and checks its hash, a few files at once: a small file's read is mostly waiting on the device. */
+  /** Reads every file back and compares its block checks, a few files at once: a small file's read is mostly waiting on the device. */
   private async verify(): Promise<void> {
     let next = 0;
     const reader = async (buffer: Uint8Array) => {
@@ -249,12 +262,14 @@ class HostBatch implements DurableBatch {
         cancelled(this.signal);
         const { onVerified } = file.options;
         onVerified?.(0);
-        const back = await hashFromMedium(file.temp, buffer, file.readBack === 'medium', this.signal, onVerified);
+        const back = await checksFromMedium(file.temp, buffer, file.readBack === 'medium', this.signal, onVerified);
         file.readBack = back.readBack;
-        if (back.sha256 !== file.sha256 || back.bytes !== file.written) {
-          throw new BootkeyError('IO_ERROR', `${file.path}: the bytes read back from the key differ from the bytes written `
-            + `(${back.bytes} bytes with SHA-256 ${back.sha256}, written ${file.written} with ${file.sha256}); the key may be failing or `
-            + 'smaller than it claims', { path: file.path });
+        const written = file.checks.blocks;
+        const differs = written.findIndex((check, i) => back.blocks[i] !== check);
+        if (differs >= 0 || back.bytes !== file.written) {
+          const at = differs >= 0 ? `in the MiB from byte ${differs * CHECK_BLOCK}` : `${back.bytes} bytes read of ${file.written}`;
+          throw new BootkeyError('IO_ERROR', `${file.path}: the bytes read back from the key differ from the bytes written (${at}); `
+            + 'the key may be failing or smaller than it claims', { path: file.path, ...(differs >= 0 && { offset: differs * CHECK_BLOCK }) });
         }
       }
     };
@@ -263,13 +278,37 @@ class HostBatch implements DurableBatch {
   }
 }
 
+/** CRC-32 of each CHECK_BLOCK of a stream of bytes, the last block possibly shorter. */
+export class BlockChecks {
+  readonly blocks: number[] = [];
+  private crc = 0;
+  private filled = 0;
+
+  update(bytes: Uint8Array): void {
+    for (let at = 0; at < bytes.length;) {
+      const take = Math.min(CHECK_BLOCK - this.filled, bytes.length - at);
+      this.crc = crc32(bytes.subarray(at, at + take), this.crc);
+      this.filled += take;
+      at += take;
+      if (this.filled === CHECK_BLOCK) this.end();
+    }
+  }
+
+  /** Closes a partly filled last block. */
+  end(): void {
+    if (this.filled > 0) this.blocks.push(this.crc);
+    this.crc = 0;
+    this.filled = 0;
+  }
+}
+
 /**
- * SHA-256 and length of a file as read back from the medium: O_DIRECT into `buffer` (page-aligned, a multiple of
- * READ_SLICE long) unless `direct` is false or the filesystem refuses it (EINVAL at open or at the first read), then
- * through the page cache, and says which. `onBytes` hears the bytes hashed so far.
+ * The block checks and length of a file as read back from the medium: O_DIRECT into `buffer` (page-aligned, a
+ * multiple of READ_SLICE long) unless `direct` is false or the filesystem refuses it (EINVAL at open or at the
+ * first read), then through the page cache, and says which. `onBytes` hears the bytes read so far.
  */
-export async function hashFromMedium(path: string, buffer: Uint8Array, direct = true, signal?: AbortSignal,
-  onBytes?: (bytes: number) => void): Promise<{ sha256: string; bytes: number; readBack: DurableWriteResult['readBack'] }> {
+export async function checksFromMedium(path: string, buffer: Uint8Array, direct = true, signal?: AbortSignal,
+  onBytes?: (bytes: number) => void): Promise<{ blocks: number[]; bytes: number; readBack: DurableWriteResult['readBack'] }> {
   const refused = (error: NodeJS.ErrnoException) => {
     if (error.code === 'EINVAL') return undefined;
     throw error;
@@ -278,8 +317,8 @@ export async function hashFromMedium(path: string, buffer: Uint8Array, direct = 
     const handle = await open(path, constants.O_RDONLY | constants.O_DIRECT).catch(refused);
     if (handle) {
       try {
-        const hashed = await hashThrough(handle, buffer, signal, onBytes).catch(refused);
-        if (hashed) return { ...hashed, readBack: 'medium' };
+        const read = await readThrough(handle, buffer, signal, onBytes).catch(refused);
+        if (read) return { ...read, readBack: 'medium' };
       } finally {
         await handle.close();
       }
@@ -287,7 +326,7 @@ export async function hashFromMedium(path: string, buffer: Uint8Array, direct = 
   }
   const handle = await open(path, 'r');
   try {
-    return { ...(await hashThrough(handle, buffer, signal, onBytes)), readBack: 'page-cache' };
+    return { ...(await readThrough(handle, buffer, signal, onBytes)), readBack: 'page-cache' };
   } finally {
     await handle.close();
   }
@@ -295,15 +334,15 @@ export async function hashFromMedium(path: string, buffer: Uint8Array, direct = 
 
 /**
  * Reads ahead through the buffer's slices (READ_SLICE each, all but one in flight) to the end of the file: the
- * device always has requests queued while this thread hashes, so the read-back keeps up with `dd iflag=direct`,
- * which has one at a time.
+ * device always has requests queued while this thread computes the checks, so the read-back keeps up with
+ * `dd iflag=direct`, which has one at a time.
  */
-async function hashThrough(handle: FileHandle, buffer: Uint8Array, signal: AbortSignal | undefined,
-  onBytes?: (bytes: number) => void): Promise<{ sha256: string; bytes: number }> {
+async function readThrough(handle: FileHandle, buffer: Uint8Array, signal: AbortSignal | undefined,
+  onBytes?: (bytes: number) => void): Promise<{ blocks: number[]; bytes: number }> {
   const slices = Math.max(2, Math.floor(buffer.length / READ_SLICE));
   const size = buffer.length / slices - ((buffer.length / slices) % DIRECT_ALIGN);
   const into = (i: number) => buffer.subarray((i % slices) * size, (i % slices) * size + size);
-  const hash = createHash('sha256');
+  const checks = new BlockChecks();
   const pending = new Map<number, Promise<number>>();
   let end = Infinity;
   const start = (i: number) => {
@@ -321,11 +360,13 @@ async function hashThrough(handle: FileHandle, buffer: Uint8Array, signal: Abort
       if (got < size) end = Math.min(end, i * size + got); // the end of the file: nothing further is read
       else start(i + slices - 1);
       cancelled(signal);
-      hash.update(into(i).subarray(0, got));
+      if (got === 0) continue; // a read started past the end
+      checks.update(into(i).subarray(0, got));
       bytes += got;
       onBytes?.(bytes);
     }
-    return { sha256: hash.digest('hex'), bytes };
+    checks.end();
+    return { blocks: checks.blocks, bytes };
   } finally {
     await Promise.all([...pending.values()].map((p) => p.catch(() => undefined)));
   }
