@@ -3,19 +3,19 @@
 // (goal ≤ 1.10), and menu regeneration for 20 ISOs (goal ≤ 1 s). The key is a folder on this machine's disk
 // (its kernel has no vfat); a benchmark prints numbers and fails only when something does not work.
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { alignedBuffer, hashFromMedium, READ_CHUNK, SYNC_WINDOW } from '../../main/adapters/fs/durable-writer.js';
-import { hashFile } from '../../main/adapters/fs/file-hash.js';
+import { alignedBuffer, BlockChecks, checksFromMedium, READ_CHUNK, SYNC_WINDOW } from '../../main/adapters/fs/durable-writer.js';
 import { defaultSettings, serializeSettings } from '../../main/core/multiboot/multiboot-settings.js';
 import { fixture } from '../fixtures/index.js';
 import { folderService } from '../integration/inside/multiboot-crash-child.js';
 import { benchIso } from './bench-iso.js';
+import { report } from './report.js';
 
 const run = promisify(execFile);
-const ROUNDS = 3;
+const ROUNDS = 4;
 
 async function timed(work: () => Promise<unknown>): Promise<number> {
   const started = performance.now();
@@ -23,18 +23,19 @@ async function timed(work: () => Promise<unknown>): Promise<number> {
   return (performance.now() - started) / 1000;
 }
 
-const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] as number;
 
-/** The durable writer's verification read of `copy`: direct reads from the disk, hashed as they arrive. */
+/** The durable writer's verification read of `copy`: direct reads from the disk, checked as they arrive. */
 async function readBack(copy: string, iso: string): Promise<number> {
-  const expected = (await hashFile(iso)).sha256;
+  const expected = new BlockChecks();
+  expected.update(await readFile(iso));
+  expected.end();
   const buffer = alignedBuffer(2 * READ_CHUNK);
-  let hashed: Awaited<ReturnType<typeof hashFromMedium>> | undefined;
+  let read: Awaited<ReturnType<typeof checksFromMedium>> | undefined;
   const seconds = await timed(async () => {
-    hashed = await hashFromMedium(copy, buffer);
+    read = await checksFromMedium(copy, buffer);
   });
-  if (hashed?.readBack !== 'medium') throw new Error('no direct reads here');
-  if (hashed.sha256 !== expected) throw new Error('the copy read back differs from the ISO');
+  if (read?.readBack !== 'medium') throw new Error('no direct reads here');
+  if (read.blocks.join() !== expected.blocks.join()) throw new Error('the copy read back differs from the ISO');
   return seconds;
 }
 
@@ -53,24 +54,27 @@ async function main(): Promise<void> {
     const ours: number[] = [];
     const oursDurable: number[] = [];
     const cp: number[] = [];
+    // Each round alternates who goes first, so each side gets as many runs in either place (see `report`).
     for (let i = 0; i < ROUNDS; i += 1) {
-      const key = await newKey(root, `ours-${i}`);
-      await run('sync');
-      const started = performance.now();
-      let durableAt = NaN;
-      ours.push(await timed(() => folderService(key, SYNC_WINDOW).add(key, [iso], (p) => {
-        if (p.phase.startsWith('copying') && p.total > 0 && p.done === p.total) durableAt = performance.now();
-      })));
-      oursDurable.push((durableAt - started) / 1000);
-      const plain = join(root, `cp-${i}`);
-      await mkdir(plain);
-      await run('sync');
-      cp.push(await timed(async () => {
-        await run('cp', [iso, plain]);
+      for (const who of i % 2 === 0 ? ['ours', 'cp'] : ['cp', 'ours']) {
+        const dir = who === 'ours' ? await newKey(root, `ours-${i}`) : join(root, `cp-${i}`);
+        if (who === 'cp') await mkdir(dir);
         await run('sync');
-      }));
-      await rm(key, { recursive: true, force: true });
-      await rm(plain, { recursive: true, force: true });
+        if (who === 'ours') {
+          const started = performance.now();
+          let durableAt = NaN;
+          ours.push(await timed(() => folderService(dir, SYNC_WINDOW).add(dir, [iso], (p) => {
+            if (p.phase.startsWith('copying') && p.total > 0 && p.done === p.total) durableAt = performance.now();
+          })));
+          oursDurable.push((durableAt - started) / 1000);
+        } else {
+          cp.push(await timed(async () => {
+            await run('cp', [iso, dir]);
+            await run('sync');
+          }));
+        }
+        await rm(dir, { recursive: true, force: true });
+      }
     }
     // The verification read: the durable writer's read-back of the copy versus dd iflag=direct of the same file.
     const copy = join(root, 'copy.iso');
@@ -83,7 +87,6 @@ async function main(): Promise<void> {
       reads.push(await readBack(copy, iso));
       dd.push(await timed(() => run('dd', [`if=${copy}`, 'of=/dev/null', 'bs=4M', 'iflag=direct', 'status=none'])));
     }
-    const verify = median(reads);
     // Menu regeneration with 20 ISOs on the key.
     const key = await newKey(root, 'menu');
     await mkdir(join(key, 'isos'));
@@ -96,15 +99,13 @@ async function main(): Promise<void> {
     const menu: number[] = [];
     for (let i = 0; i < 5; i += 1) menu.push(await timed(() => service.menu(key)));
 
-    const line = (what: string, a: number, b: number, goal: number) =>
-      console.log(`${what}: ${a.toFixed(2)} s vs ${b.toFixed(2)} s, ratio ${(a / b).toFixed(2)} (goal ≤ ${goal})`);
     console.log(`ISO: ${iso}`);
-    line('add (durable, verified) vs cp + sync', median(ours), median(cp), 1.05);
+    report('add (durable, verified) vs cp + sync', ours, cp, 1.05);
     // When the copy's last window was flushed: the copy's time-to-durable. The read-back, the rename, the
     // .sha256 and the menu come after.
-    line('  of which: every byte durable vs cp + sync', median(oursDurable), median(cp), 1.05);
-    line('verification read vs dd iflag=direct bs=4M', verify, median(dd), 1.1);
-    console.log(`menu regeneration for 20 ISOs: ${median(menu).toFixed(3)} s (goal ≤ 1 s)`);
+    report('  of which the copy: every byte durable vs cp + sync', oursDurable, cp, 1.05);
+    report('verification read vs dd iflag=direct bs=4M', reads, dd, 1.1);
+    console.log(`menu regeneration for 20 ISOs: ${Math.max(...menu).toFixed(3)} s at most (goal ≤ 1 s)`);
   } finally {
     await rm(root, { recursive: true, force: true });
   }
