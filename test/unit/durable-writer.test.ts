@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { BlockChecks, hostDurableWriter } from '../../main/adapters/fs/durable-writer.js';
 import { BootkeyError } from '../../main/core/errors.js';
@@ -123,6 +123,18 @@ describe('durable writer: windows, batches, cancellation', () => {
     assert.ok(namesBeforeRename.every((n) => n.endsWith('.bootkey-tmp')));
     assert.deepEqual(results.map((r) => r.sha256), files.map((f) => createHash('sha256').update(f.data).digest('hex')));
     assert.deepEqual((await readdir(dir)).sort(), files.map((f) => f.name).sort());
+    for (const f of files) assert.deepEqual(await readFile(join(dir, f.name)), f.data);
+  });
+
+  test('a batch of many files in a folder whose name holds a newline: flushed and renamed like any other', async (t) => {
+    const dir = join(await mkdtemp(join(tmpdir(), 'bootkey-dw-')), 'new\nline');
+    t.after(() => rm(dirname(dir), { recursive: true, force: true }));
+    await mkdir(dir);
+    const files = Array.from({ length: 12 }, (_, i) => ({ name: `f${i}`, data: randomBytes(5000 + i) }));
+    const batch = hostDurableWriter(16 * 1024).batch();
+    for (const f of files) await batch.add(join(dir, f.name), chunksOf(f.data, 4096), { size: f.data.length });
+    const results = await batch.commit();
+    assert.equal(results.length, files.length);
     for (const f of files) assert.deepEqual(await readFile(join(dir, f.name)), f.data);
   });
 

@@ -1,8 +1,9 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
 import { throwIfCancelled } from '../../core/cancellation.js';
@@ -116,6 +117,7 @@ class HostBatch implements DurableBatch {
   private flushed: Promise<void> = Promise.resolve();
   private readonly closing = new Set<Promise<void>>();
   private closeError: unknown;
+  private readonly syncer = new Syncer();
 
   constructor(private readonly syncWindow: number, private readonly signal: AbortSignal | undefined) {}
 
@@ -129,7 +131,7 @@ class HostBatch implements DurableBatch {
   async commit(beforeRename?: () => Promise<void>): Promise<DurableWriteResult[]> {
     return this.commitFiles(beforeRename).catch((error: unknown) => {
       throw translateErrno(error, dirname(this.files[0]?.path ?? '/'));
-    });
+    }).finally(() => this.syncer.close());
   }
 
   private async addFile(path: string, data: AsyncIterable<Uint8Array>, options: Omit<DurableWriteOptions, 'signal'>): Promise<void> {
@@ -200,13 +202,14 @@ class HostBatch implements DurableBatch {
     // replaced a file, freed and reused) clusters. Directories first: a pull in between loses clusters, never
     // cross-links them under two names.
     await Promise.all([...new Set(this.files.map((f) => dirname(f.path)))].map(syncPath));
-    if (this.files.length > DATASYNCS_PER_WINDOW) await syncFilesystems(this.files.map((f) => ({ dir: dirname(f.path), device: f.device })));
+    if (this.files.length > DATASYNCS_PER_WINDOW) await this.syncer.syncFilesystems(this.files.map((f) => ({ dir: dirname(f.path), device: f.device })));
     else await Promise.all(this.files.map((f) => syncPath(f.path)));
     return this.files.map((f) => ({ bytes: f.written, sha256: f.sha256 as string, readBack: f.readBack }));
   }
 
   async discard(): Promise<void> {
     await this.flushed.catch(() => undefined);
+    this.syncer.close();
     await Promise.all([...this.closing, ...this.files.map((f) => this.close(f).catch(() => undefined))]);
     // The temporary files are ours; remove them when we can (a pulled key cannot, and undo finds them by name).
     for (const file of this.files) if (!file.renamed) await unlink(file.temp).catch(() => undefined);
@@ -245,7 +248,7 @@ class HostBatch implements DurableBatch {
     const files = [...marks.keys()];
     // A few files' closed ones are synced by path, not by `sync -f`: its spawn forks, and then every pooled page faults again (copy-on-write).
     if (files.length > DATASYNCS_PER_WINDOW) {
-      await syncFilesystems(files.map((f) => ({ dir: dirname(f.temp), device: f.device })));
+      await this.syncer.syncFilesystems(files.map((f) => ({ dir: dirname(f.temp), device: f.device })));
     } else await Promise.all(files.map((f) => f.handle?.datasync() ?? syncPath(f.temp)));
     for (const [file, mark] of marks) {
       file.durable = Math.max(file.durable, mark);
@@ -397,12 +400,79 @@ export function alignedBuffer(length: number): Uint8Array {
   return new Uint8Array(new Memory({ initial: Math.ceil(length / WASM_PAGE) }).buffer, 0, length);
 }
 
-/** syncfs(2) once per filesystem (coreutils `sync -f DIR`): the data and metadata of many files in one flush. */
-async function syncFilesystems(places: { dir: string; device: number }[]): Promise<void> {
-  const byDevice = new Map(places.map((p) => [p.device, p.dir]));
-  await Promise.all([...byDevice.values()].map((dir) => run('sync', ['-f', dir]).catch((error: { stderr?: string }) => {
+/**
+ * syncfs(2) (coreutils `sync -f DIR`) for one batch, without a fork per call: Node has no syncfs, and spawning
+ * `sync -f` forks this whole process (~70 ms here, and every pooled page faults again afterwards). The first call
+ * starts one small shell that runs `sync -f` for each directory it reads; `close` ends it.
+ */
+class Syncer {
+  private child?: ChildProcessByStdio<Writable, Readable, null>;
+  private readonly waiting: { dir: string; resolve: () => void; reject: (error: unknown) => void }[] = [];
+  private output = '';
+
+  /** Once per filesystem: the data and metadata of many files in one flush. */
+  async syncFilesystems(places: { dir: string; device: number }[]): Promise<void> {
+    const byDevice = new Map(places.map((p) => [p.device, p.dir]));
+    await Promise.all([...byDevice.values()].map((dir) => this.sync(dir)));
+  }
+
+  close(): void {
+    this.child?.stdin.end();
+    this.child = undefined;
+  }
+
+  private sync(dir: string): Promise<void> {
+    if (dir.includes('\n')) return syncOnce(dir); // the shell reads one directory per line
+    const child = this.child ?? this.start();
+    this.hold(child, true);
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ dir, resolve, reject });
+      child.stdin.write(`${dir}\n`);
+    });
+  }
+
+  /** An idle shell must not keep this process alive (a caller that never commits or discards); a busy one must. */
+  private hold(child: ChildProcessByStdio<Writable, Readable, null>, busy: boolean): void {
+    for (const handle of [child, child.stdout as unknown as { ref(): void; unref(): void }]) {
+      if (busy) handle.ref();
+      else handle.unref();
+    }
+  }
+
+  private start(): ChildProcessByStdio<Writable, Readable, null> {
+    // The directory is data on stdin, never part of the script.
+    const child = spawn('sh', ['-c', 'while IFS= read -r d; do if sync -f -- "$d" 2>/dev/null; then echo ok; else echo failed; fi; done'],
+      { stdio: ['pipe', 'pipe', 'ignore'] });
+    this.child = child;
+    child.stdin.on('error', () => undefined); // a shell gone is reported below, for every call waiting
+    child.stdout.setEncoding('utf8').on('data', (text: string) => {
+      this.output += text;
+      for (let end = this.output.indexOf('\n'); end >= 0; end = this.output.indexOf('\n')) {
+        const line = this.output.slice(0, end);
+        this.output = this.output.slice(end + 1);
+        const call = this.waiting.shift();
+        if (this.waiting.length === 0) this.hold(child, false);
+        // A failure is run once more on its own, for the error's words.
+        if (call) void (line === 'ok' ? Promise.resolve() : syncOnce(call.dir)).then(call.resolve, call.reject);
+      }
+    });
+    const gone = (why: string) => {
+      if (this.child === child) this.child = undefined;
+      for (const call of this.waiting.splice(0)) {
+        call.reject(new BootkeyError('IO_ERROR', `${call.dir}: flushing to the medium failed: ${why}`, { path: call.dir }));
+      }
+    };
+    child.on('error', (error) => gone(String(error)));
+    child.on('close', (code) => gone(`the sync process ended (${code})`));
+    return child;
+  }
+}
+
+/** syncfs(2) by spawning `sync -f DIR`. */
+async function syncOnce(dir: string): Promise<void> {
+  await run('sync', ['-f', '--', dir]).catch((error: { stderr?: string }) => {
     throw new BootkeyError('IO_ERROR', `${dir}: flushing to the medium failed: ${error.stderr?.trim() || String(error)}`, { path: dir });
-  })));
+  });
 }
 
 /** fsync(2) by path: a directory's entries (a rename), or a file's data and its directory entry. */
