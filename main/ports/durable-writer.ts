@@ -13,8 +13,6 @@ export interface DurableWriteOptions {
   tempPath?: string;
   /** true: an existing file at `path` is replaced by the rename; false (default): CONFLICT if one exists. */
   replace?: boolean;
-  /** When known in advance (a file of an image), the hash the written bytes must have. */
-  expectedSha256?: string;
   /** Bytes of this file flushed to the medium so far (after each flush window), never bytes only cached. */
   onDurable?: (bytes: number) => void;
   /** Bytes of this file read back from the medium and hashed so far, from 0, once every file of the batch is durable. */

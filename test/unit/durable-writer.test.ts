@@ -55,13 +55,11 @@ describe('durable writer', () => {
     assert.deepEqual(await readdir(dir), ['out.bin']);
   });
 
-  test('a short source or a wrong expected hash leaves nothing under either name', async (t) => {
+  test('a short source leaves nothing under either name', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'bootkey-dw-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     const writer = hostDurableWriter();
     await assert.rejects(writer.write(join(dir, 'a'), chunksOf(new Uint8Array(10), 4), { size: 11 }),
-      (e: unknown) => e instanceof BootkeyError && e.code === 'IO_ERROR');
-    await assert.rejects(writer.write(join(dir, 'b'), chunksOf(new Uint8Array(10), 4), { size: 10, expectedSha256: '00' }),
       (e: unknown) => e instanceof BootkeyError && e.code === 'IO_ERROR');
     assert.deepEqual(await readdir(dir), []);
   });

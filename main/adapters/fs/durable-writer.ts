@@ -169,9 +169,6 @@ class HostBatch implements DurableBatch {
     }
     file.sha256 = file.hash.digest('hex');
     file.checks.end();
-    if (options.expectedSha256 !== undefined && file.sha256 !== options.expectedSha256) {
-      throw new BootkeyError('IO_ERROR', `${path}: the bytes written do not have the expected hash`, { path, sha256: file.sha256 });
-    }
     file.complete = true;
     if (file.written < this.syncWindow || file.durable === file.written) await this.closeInBackground(file);
   }
