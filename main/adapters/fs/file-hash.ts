@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { runTool } from '../persistence/run-tool.js';
+import { runTool } from '../run-tool.js';
 
 /** Reads (and zeros hashed) this much at a time. */
 const WINDOW = 4 << 20;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { BootkeyError } from '../../core/errors.js';
 import type { Ext4CheckResult, Ext4Tools } from '../../ports/persistence-files.js';
 import { hostPersistenceFiles } from './host-persistence-files.js';
-import { mustSucceed, runTool } from './run-tool.js';
+import { mustSucceed, runTool } from '../run-tool.js';
 
 const PACKAGE = 'e2fsprogs';
 

@@ -8,7 +8,7 @@ import { MIN_EXT4_BYTES } from '../../core/persistence/persistence-plan.js';
 import type { LuksHomeMaker } from '../../ports/luks-home.js';
 import { e2fsprogs } from './e2fsprogs.js';
 import { hostPersistenceFiles } from './host-persistence-files.js';
-import { runTool } from './run-tool.js';
+import { runTool } from '../run-tool.js';
 
 const PACKAGE = 'cryptsetup-bin';
 

@@ -1,5 +1,5 @@
 import type { SquashfsTools } from '../../ports/persistence-files.js';
-import { mustSucceed } from './run-tool.js';
+import { mustSucceed } from '../run-tool.js';
 
 const PACKAGE = 'squashfs-tools';
 /** unsquashfs's data and fragment queues, MB each: room for 32 blocks of the largest size (1 MiB). */

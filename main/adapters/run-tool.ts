@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { BootkeyError } from '../../core/errors.js';
+import { BootkeyError } from '../core/errors.js';
 
-/** e2fsprogs and squashfs-tools can take minutes on a large image; never wait forever. */
+/** Host tools shared by the adapters (e2fsprogs, squashfs-tools, filefrag, cryptsetup) can take minutes on a large image; never wait forever. */
 export const TOOL_TIMEOUT_MS = 30 * 60_000;
 /** A clean environment: no user PATH or locale changes what runs or what it prints. */
 export const TOOL_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
