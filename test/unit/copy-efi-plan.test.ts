@@ -27,7 +27,7 @@ menuentry 'Start' {
   linux /images/pxeboot/vmlinuz root=live:CDLABEL=Fedora-WS-Live-42 rd.live.image quiet
   initrd /images/pxeboot/initrd.img
 }
-menuentry 'Test' { linux ($root)/images/pxeboot/vmlinuz quiet ; initrd \${extra}/x /missing.img }
+menuentry 'Test' { linux ($root)/images/pxeboot/vmlinuz quiet ; initrd \${extra}/x /missing.img /images/../../up.img }
 `;
     const tree = memoryTree({
       '/EFI/BOOT/BOOTX64.EFI': 'shim', '/EFI/BOOT/grubx64.efi': 'grub', '/EFI/BOOT/mmx64.efi': 'mm',
@@ -47,6 +47,7 @@ menuentry 'Test' { linux ($root)/images/pxeboot/vmlinuz quiet ; initrd \${extra}
     assert.equal(cfg?.size, cfg?.content?.length);
     assert.ok(selection.warnings.some((w) => w.includes('${extra}/x')), selection.warnings.join('\n'));
     assert.ok(selection.warnings.some((w) => w.includes('/missing.img')), selection.warnings.join('\n'));
+    assert.ok(selection.warnings.some((w) => w.includes("/images/../../up.img, a path with '..': not followed")), selection.warnings.join('\n'));
   });
 
   test('grub-mkrescue layout: loader from El Torito, GRUB folder for x86_64-efi only, configfile followed', async () => {
@@ -98,12 +99,14 @@ linuxefi ($root)/k2 quiet
 initrd /i1 "/i 2"
 source /x.cfg
 chainloader (hd0,gpt1)/EFI/x.efi
-initrd $prefix/i3`);
+initrd $prefix/i3
+initrd /boot/../../etc/passwd`);
     assert.deepEqual(refs.files, ['/k1', '/k2', '/i1', '/i 2', '/EFI/x.efi']);
     assert.deepEqual(refs.configs, ['/x.cfg']);
     assert.deepEqual(refs.kernelParams, ['a=1 b', 'quiet', '']);
-    assert.deepEqual(refs.unresolved, ['$prefix/i3']);
-    assert.deepEqual(grubReferences('initrd ($root)/${x}/i').unresolved, ['/${x}/i']);
+    assert.deepEqual(refs.unresolved, [{ path: '$prefix/i3', why: 'a path with a variable' },
+      { path: '/boot/../../etc/passwd', why: "a path with '..'" }]);
+    assert.deepEqual(grubReferences('initrd ($root)/${x}/i').unresolved, [{ path: '/${x}/i', why: 'a path with a variable' }]);
   });
 
   test('label and medium-UUID searches rewritten; file searches and other UUIDs kept', () => {

@@ -132,7 +132,7 @@ export async function selectEfiFiles(inspection: ImageInspection, openPart: Part
     const text = new TextDecoder().decode(await tree.readFile(config.from, CONFIG_LIMIT));
     const refs = grubReferences(text);
     params.push(...refs.kernelParams);
-    for (const path of refs.unresolved) warnings.push(`${config.to} loads ${path}, a path with a variable: not followed`);
+    for (const { path, why } of refs.unresolved) warnings.push(`${config.to} loads ${path}, ${why}: not followed`);
     for (const path of [...refs.files, ...refs.configs]) {
       const entry = await mainTree.stat(path);
       if (!entry) {

@@ -17,8 +17,8 @@ export interface GrubReferences {
   configs: string[];
   /** Kernel command lines, for the directories the booted system will look for (LiveOS, casper …). */
   kernelParams: string[];
-  /** Paths that name a variable and so cannot be followed. */
-  unresolved: string[];
+  /** Paths that cannot be followed, and why: they name a variable, or climb with '..' (a tree is never left). */
+  unresolved: { path: string; why: string }[];
 }
 
 function tokens(line: string): string[] {
@@ -39,7 +39,8 @@ export function grubReferences(config: string): GrubReferences {
     // `$prefix/x`, `${root}/x`: a path GRUB builds from a variable.
     const path = /^\$\{?[A-Za-z_]/.test(token) && token.includes('/') ? token : pathOf(token);
     if (path === undefined) return;
-    if (path.includes('$')) refs.unresolved.push(path);
+    if (path.includes('$')) refs.unresolved.push({ path, why: 'a path with a variable' });
+    else if (path.split('/').includes('..')) refs.unresolved.push({ path, why: "a path with '..'" });
     else list.push(path);
   };
   // Commands end at a newline, `;`, or a brace standing alone, not `${var}` (`menuentry 'x' { linux /k; initrd /i }` on one line).
