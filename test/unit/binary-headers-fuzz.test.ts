@@ -376,6 +376,17 @@ tierSuite('tools', 'fuzzed ext4 superblocks and LUKS headers end in a result or 
     await assert.rejects(readOverlayUsage(sparseSource(first.bytes, first.size - 4096)), (e: unknown) => e instanceof ParseError && /larger than its file/.test(e.message));
   });
 
+  test('a LUKS file cut before its data starts is a ParseError, not a container of no bytes', async () => {
+    for (const target of (await targets()).luks) {
+      const whole = await readLuksHeader(sparseSource(target.bytes, target.size));
+      assert.ok(whole, target.name);
+      await assert.rejects(readLuksHeader(sparseSource(target.bytes, whole.dataOffset - 4096)),
+        (e: unknown) => e instanceof ParseError && /ends past the file's/.test(e.message), target.name);
+      // A 'dynamic' segment (every one cryptsetup made here) is the rest of the file, however long.
+      assert.equal((await readLuksHeader(sparseSource(target.bytes, target.size - 512)))?.dataBytes, whole.dataBytes - 512, target.name);
+    }
+  });
+
   fuzzTest('ext4-superblock', 2500, async (seed) => {
     const target = pick(random(seed), (await targets()).ext4);
     const { source, size, steps } = await mutated(target, seed, 4 * SB);
@@ -427,7 +438,7 @@ tierSuite('tools', 'fuzzed ext4 superblocks and LUKS headers end in a result or 
         assert.ok(h.version === 1 || h.version === 2);
         assert.ok(isCount(h.dataOffset) && isCount(h.dataBytes), `data ${h.dataOffset} +${h.dataBytes}`);
         assert.ok(isCount(h.keyslots) && (h.version === 2 || h.keyslots <= 8), `keyslots ${h.keyslots}`);
-        if (h.version === 1) assert.ok(h.dataBytes <= size);
+        assert.ok(h.dataOffset + h.dataBytes <= size, `data ${h.dataOffset} +${h.dataBytes} past the file's ${size} bytes`);
         for (const text of [h.uuid, h.label, h.cipher]) assert.equal(typeof text, 'string');
         return `luks${h.version}${h.unfinished ? ' unfinished' : ''}`;
       },

@@ -54,6 +54,9 @@ describe('encrypted home.img rules', () => {
     image.fill(0, 4096);
     image.set(bytes('{"segments":{}}'), 4096);
     await assert.rejects(readLuksHeader(new MemoryByteSource(image)), /no data segment/);
+    image.fill(0, 4096);
+    image.set(bytes('{"segments":{"0":{"type":"crypt","offset":"16384","size":"65536","encryption":"aes-xts-plain64"}}}'), 4096);
+    await assert.rejects(readLuksHeader(new MemoryByteSource(image)), (e: unknown) => e instanceof ParseError && /ends past the file's 65536 bytes/.test(e.message));
     image[7] = 3;
     await assert.rejects(readLuksHeader(new MemoryByteSource(image)), /version 3/);
   });

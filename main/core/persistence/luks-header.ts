@@ -118,6 +118,15 @@ function readLuks1(source: ByteSource, view: DataView, header: Uint8Array): Luks
   };
 }
 
+/** Encrypted data that would lie past the file's end: the container was truncated (or the header is damaged). */
+function withinFile(header: LuksHeader, fileBytes: number): LuksHeader {
+  if (header.dataOffset > fileBytes || header.dataOffset + header.dataBytes > fileBytes) {
+    throw new ParseError(`LUKS${header.version} data (${header.dataBytes} bytes from offset ${header.dataOffset}) `
+      + `ends past the file's ${fileBytes} bytes: the file is truncated or its header damaged`, header.version === 1 ? 104 : BINARY_HEADER_BYTES);
+  }
+  return header;
+}
+
 /** The LUKS header of a container file, or undefined when the file is not LUKS. */
 export async function readLuksHeader(source: ByteSource): Promise<LuksHeader | undefined> {
   if (!(await hasLuksMagic(source))) return undefined;
@@ -125,7 +134,7 @@ export async function readLuksHeader(source: ByteSource): Promise<LuksHeader | u
   if (header.length < 592) throw new ParseError('LUKS header is truncated', header.length);
   const view = new DataView(header.buffer, header.byteOffset, header.byteLength);
   const version = view.getUint16(6, false);
-  if (version === 1) return readLuks1(source, view, header);
-  if (version === 2) return readLuks2(source, view, header);
+  if (version === 1) return withinFile(readLuks1(source, view, header), source.size);
+  if (version === 2) return withinFile(await readLuks2(source, view, header), source.size);
   throw new ParseError(`LUKS version ${version} is unknown`, 6);
 }
