@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
-import { BlockChecks, hostDurableWriter } from '../../main/adapters/fs/durable-writer.js';
+import { BlockChecks, hostDurableWriter, Syncer } from '../../main/adapters/fs/durable-writer.js';
 import { BootkeyError } from '../../main/core/errors.js';
 
 async function* chunksOf(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
@@ -134,6 +134,20 @@ describe('durable writer: windows, batches, cancellation', () => {
     const results = await batch.commit();
     assert.equal(results.length, files.length);
     for (const f of files) assert.deepEqual(await readFile(join(dir, f.name)), f.data);
+  });
+
+  test('the syncer: a failed flush is an IO_ERROR in sync\'s words; the same shell serves the next call; after close a new one starts', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'bootkey-dw-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const syncer = new Syncer();
+    t.after(() => syncer.close());
+    await syncer.syncFilesystems([{ dir, device: 1 }]);
+    await assert.rejects(syncer.syncFilesystems([{ dir: join(dir, 'gone'), device: 2 }, { dir, device: 1 }]),
+      (e: unknown) => e instanceof BootkeyError && e.code === 'IO_ERROR' && e.message.startsWith(`${join(dir, 'gone')}: flushing to the medium failed: `)
+        && /No such file/.test(e.message));
+    await syncer.syncFilesystems([{ dir, device: 1 }]);
+    syncer.close();
+    await syncer.syncFilesystems([{ dir, device: 1 }]);
   });
 
   test('a write cancelled midway stops within one chunk, removes its temporary and throws CANCELLED', async (t) => {

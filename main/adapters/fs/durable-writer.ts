@@ -1,15 +1,15 @@
-import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { promisify } from 'node:util';
 import { crc32 } from 'node:zlib';
 import { throwIfCancelled } from '../../core/cancellation.js';
 import { BootkeyError } from '../../core/errors.js';
 import { temporaryPathOf } from '../../core/key-manifest.js';
 import type { DurableBatch, DurableWriteOptions, DurableWriteResult, DurableWriter } from '../../ports/durable-writer.js';
+import { runTool, TOOL_ENV } from '../run-tool.js';
 import { translateErrno } from './image-files.js';
 
 /**
@@ -44,8 +44,6 @@ const WASM_PAGE = 64 * 1024;
  * first differing block says where.
  */
 const CHECK_BLOCK = 1024 * 1024;
-
-const run = promisify(execFile);
 
 /**
  * The DurableWriter on the host's filesystem.
@@ -243,7 +241,7 @@ class HostBatch implements DurableBatch {
 
   private async flush(marks: Map<Staged, number>): Promise<void> {
     const files = [...marks.keys()];
-    // A few files' closed ones are synced by path, not by `sync -f`: its spawn forks, and then every pooled page faults again (copy-on-write).
+    // A few files' closed ones are synced by path: the syncer's first call forks this process, and then every pooled page faults again (copy-on-write).
     if (files.length > DATASYNCS_PER_WINDOW) {
       await this.syncer.syncFilesystems(files.map((f) => ({ dir: dirname(f.temp), device: f.device })));
     } else await Promise.all(files.map((f) => f.handle?.datasync() ?? syncPath(f.temp)));
@@ -402,10 +400,8 @@ export function alignedBuffer(length: number): Uint8Array {
  * `sync -f` forks this whole process (~70 ms here, and every pooled page faults again afterwards). The first call
  * starts one small shell that runs `sync -f` for each directory it reads; `close` ends it.
  */
-class Syncer {
-  private child?: ChildProcessByStdio<Writable, Readable, null>;
-  private readonly waiting: { dir: string; resolve: () => void; reject: (error: unknown) => void }[] = [];
-  private output = '';
+export class Syncer {
+  private shell?: Shell;
 
   /** Once per filesystem: the data and metadata of many files in one flush. */
   async syncFilesystems(places: { dir: string; device: number }[]): Promise<void> {
@@ -414,62 +410,69 @@ class Syncer {
   }
 
   close(): void {
-    this.child?.stdin.end();
-    this.child = undefined;
+    this.shell?.child.stdin.end();
+    this.shell = undefined;
   }
 
   private sync(dir: string): Promise<void> {
     if (dir.includes('\n')) return syncOnce(dir); // the shell reads one directory per line
-    const child = this.child ?? this.start();
-    this.hold(child, true);
+    const shell = this.shell ?? this.start();
+    hold(shell.child, true);
     return new Promise((resolve, reject) => {
-      this.waiting.push({ dir, resolve, reject });
-      child.stdin.write(`${dir}\n`);
+      shell.waiting.push({ dir, resolve, reject });
+      shell.child.stdin.write(`${dir}\n`);
     });
   }
 
-  /** An idle shell must not keep this process alive (a caller that never commits or discards); a busy one must. */
-  private hold(child: ChildProcessByStdio<Writable, Readable, null>, busy: boolean): void {
-    for (const handle of [child, child.stdout as unknown as { ref(): void; unref(): void }]) {
-      if (busy) handle.ref();
-      else handle.unref();
-    }
-  }
-
-  private start(): ChildProcessByStdio<Writable, Readable, null> {
+  private start(): Shell {
     // The directory is data on stdin, never part of the script.
     const child = spawn('sh', ['-c', 'while IFS= read -r d; do if sync -f -- "$d" 2>/dev/null; then echo ok; else echo failed; fi; done'],
-      { stdio: ['pipe', 'pipe', 'ignore'] });
-    this.child = child;
+      { stdio: ['pipe', 'pipe', 'ignore'], env: TOOL_ENV });
+    // Each shell answers its own calls, in order: one closed while a new one starts must not answer the new one's.
+    const shell: Shell = { child, waiting: [] };
+    this.shell = shell;
+    let output = '';
     child.stdin.on('error', () => undefined); // a shell gone is reported below, for every call waiting
     child.stdout.setEncoding('utf8').on('data', (text: string) => {
-      this.output += text;
-      for (let end = this.output.indexOf('\n'); end >= 0; end = this.output.indexOf('\n')) {
-        const line = this.output.slice(0, end);
-        this.output = this.output.slice(end + 1);
-        const call = this.waiting.shift();
-        if (this.waiting.length === 0) this.hold(child, false);
+      output += text;
+      for (let end = output.indexOf('\n'); end >= 0; end = output.indexOf('\n')) {
+        const line = output.slice(0, end);
+        output = output.slice(end + 1);
+        const call = shell.waiting.shift();
+        if (shell.waiting.length === 0) hold(child, false);
         // A failure is run once more on its own, for the error's words.
         if (call) void (line === 'ok' ? Promise.resolve() : syncOnce(call.dir)).then(call.resolve, call.reject);
       }
     });
     const gone = (why: string) => {
-      if (this.child === child) this.child = undefined;
-      for (const call of this.waiting.splice(0)) {
+      if (this.shell === shell) this.shell = undefined;
+      for (const call of shell.waiting.splice(0)) {
         call.reject(new BootkeyError('IO_ERROR', `${call.dir}: flushing to the medium failed: ${why}`, { path: call.dir }));
       }
     };
     child.on('error', (error) => gone(String(error)));
     child.on('close', (code) => gone(`the sync process ended (${code})`));
-    return child;
+    return shell;
+  }
+}
+
+interface Shell {
+  child: ChildProcessByStdio<Writable, Readable, null>;
+  waiting: { dir: string; resolve: () => void; reject: (error: unknown) => void }[];
+}
+
+/** An idle shell must not keep this process alive (a caller that never commits or discards); a busy one must. */
+function hold(child: Shell['child'], busy: boolean): void {
+  for (const handle of [child, child.stdout as unknown as { ref(): void; unref(): void }]) {
+    if (busy) handle.ref();
+    else handle.unref();
   }
 }
 
 /** syncfs(2) by spawning `sync -f DIR`. */
 async function syncOnce(dir: string): Promise<void> {
-  await run('sync', ['-f', '--', dir]).catch((error: { stderr?: string }) => {
-    throw new BootkeyError('IO_ERROR', `${dir}: flushing to the medium failed: ${error.stderr?.trim() || String(error)}`, { path: dir });
-  });
+  const { exitCode, output } = await runTool('sync', ['-f', '--', dir], 'coreutils');
+  if (exitCode !== 0) throw new BootkeyError('IO_ERROR', `${dir}: flushing to the medium failed: ${output || `status ${exitCode}`}`, { path: dir });
 }
 
 /** fsync(2) by path: a directory's entries (a rename), or a file's data and its directory entry. */
