@@ -120,7 +120,7 @@ function readLuks1(source: ByteSource, view: DataView, header: Uint8Array): Luks
 
 /** Encrypted data that would lie past the file's end: the container was truncated (or the header is damaged). */
 function withinFile(header: LuksHeader, fileBytes: number): LuksHeader {
-  if (header.dataOffset > fileBytes || header.dataOffset + header.dataBytes > fileBytes) {
+  if (header.dataOffset + header.dataBytes > fileBytes) {
     throw new ParseError(`LUKS${header.version} data (${header.dataBytes} bytes from offset ${header.dataOffset}) `
       + `ends past the file's ${fileBytes} bytes: the file is truncated or its header damaged`, header.version === 1 ? 104 : BINARY_HEADER_BYTES);
   }
