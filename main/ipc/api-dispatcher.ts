@@ -98,7 +98,7 @@ const MERGE_PHASE_WORDS: Record<MergePhase, string> = {
   apply: 'Applying the overlay’s changed blocks',
   fsck: 'Checking the merged filesystem (e2fsck)',
   hash: 'Hashing the merged rootfs.img',
-  mksquashfs: 'Building the new squashfs.img (mksquashfs)',
+  mksquashfs: 'Building the new squashfs.img',
   verify: 'Verifying the new squashfs.img (read back, SHA-256)',
   swap: 'Putting the new squashfs.img in place and resetting the overlay',
 };

@@ -3,10 +3,18 @@
  * (each change flushed before it returns), and e2fsprogs for the ext4 images. Paths are absolute.
  */
 import type { ChunkCopy } from '../core/persistence/dm-merge.js';
+import type { Decompress, ImagePiece } from '../core/persistence/squashfs-reuse.js';
 import type { ByteSource } from './byte-source.js';
 
 export interface ClosableByteSource extends ByteSource {
   close(): Promise<void>;
+}
+
+/** What one read of a file gives: its length, its SHA-256 (hex) when asked, and a CRC-32 per block when asked. */
+export interface FileDigests {
+  bytes: number;
+  sha256?: string;
+  blockCrcs?: number[];
 }
 
 export interface PersistenceEntry {
@@ -50,6 +58,13 @@ export interface PersistenceFiles {
   sync(path: string): Promise<void>;
   /** SHA-256 (hex) of a file, and how many bytes it holds. */
   hash(path: string): Promise<{ sha256: string; bytes: number }>;
+  /** One read of a file: its length, SHA-256 when `sha256`, and a CRC-32 of each `blockBytes` block when given. */
+  digest(path: string, want: { sha256: boolean; blockBytes?: number }): Promise<FileDigests>;
+  /**
+   * A new file (CONFLICT if it exists) made of `pieces` in order: bytes given, or ranges copied from the files
+   * `from` names; flushed with its folder.
+   */
+  writePieces(path: string, pieces: readonly ImagePiece[], from: Record<'old' | 'changed', string>): Promise<void>;
 }
 
 /** squashfs-tools on image files (no root, no mount). `inner` is a path inside the image, like LiveOS/rootfs.img. */
@@ -58,8 +73,14 @@ export interface SquashfsTools {
   fileSize(image: string, inner: string): Promise<number | undefined>;
   /** Extracts one file to `dir`/`inner` (holes kept); an aborted `signal` stops the tool (BootkeyError CANCELLED). */
   extract(image: string, inner: string, dir: string, signal?: AbortSignal): Promise<void>;
-  /** A new image `out` of the tree under `dir`, every file owned by root, with this compressor and block size. */
-  build(dir: string, out: string, options: { compression: string; blockSize: number; signal?: AbortSignal }): Promise<void>;
+  /**
+   * A new image `out` of the tree under `dir` (or of one file), every file owned by root, with this compressor,
+   * its options (mksquashfs -X… arguments) and block size. `blocksOnly`: no fragments and uncompressed tables, an
+   * image whose data blocks are taken into another one.
+   */
+  build(dir: string, out: string, options: { compression: string; blockSize: number; compressorArgs?: readonly string[]; blocksOnly?: boolean; signal?: AbortSignal }): Promise<void>;
+  /** Decompresses a metadata block of an image of this compressor (gzip, xz, zstd; others an UNSUPPORTED_IMAGE ParseError). */
+  decompressor(compression: string): Decompress;
 }
 
 export interface Ext4CheckResult {

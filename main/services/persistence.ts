@@ -1,4 +1,4 @@
-import { BootkeyError } from '../core/errors.js';
+import { BootkeyError, ParseError } from '../core/errors.js';
 import { ISO_DIR } from '../core/grub/grub-menu.js';
 import { inspectImage } from '../core/inspect/inspect-image.js';
 import {
@@ -7,7 +7,7 @@ import {
 } from '../core/key-manifest.js';
 import { parseSettings, SETTINGS_PATH } from '../core/multiboot/multiboot-settings.js';
 import {
-  checkMergeSpace, planMergeCopies, planMergeSpace, readSquashfsInfo, type ChunkCopy, type SquashfsInfo,
+  changedBlocks, checkMergeSpace, gatherBlocks, planMergeCopies, planMergeSpace, readSquashfsInfo, type ChunkCopy, type SquashfsInfo,
 } from '../core/persistence/dm-merge.js';
 import { readDmSnapshot, RESET_BYTES, SECTOR_BYTES, VALID_FLAG_OFFSET, type DmException } from '../core/persistence/dm-snapshot.js';
 import {
@@ -15,6 +15,7 @@ import {
 } from '../core/persistence/overlay-kernel-params.js';
 import { hasLuksMagic, readLuksHeader, type LuksHeader } from '../core/persistence/luks-header.js';
 import { readOverlayUsage, type OverlayUsage } from '../core/persistence/overlay-status.js';
+import { compressorArguments, layoutReusedImage, readSingleFileImage, type SingleFileImage } from '../core/persistence/squashfs-reuse.js';
 import {
   HOME_IMAGE, LIVE_DIR, OVERLAYFS_DIRS, checkPersistenceSize, headerBackupName, isOverlayFileName, overlayFileName, type OverlayType,
 } from '../core/persistence/persistence-plan.js';
@@ -173,6 +174,11 @@ export interface MergeResult {
   rootfsSha256: string;
   oldSquashfsBytes: number;
   newSquashfsBytes: number;
+  /**
+   * How the new squashfs.img was made: the old image's compressed blocks reused and only the changed blocks
+   * compressed, or (with the reason) everything compressed again by mksquashfs.
+   */
+  rebuild: { method: 'reused-blocks'; reusedBlocks: number; changedBlocks: number } | { method: 'mksquashfs'; why: string };
   /** The overlay after its reset. */
   after: OverlayUsage;
   /** Milliseconds per step. */
@@ -724,8 +730,9 @@ export class PersistenceService {
 
   /**
    * Merges a dm overlay into a new squashfs.img: LiveOS/rootfs.img extracted into `workParent`, the overlay's
-   * exceptions copied onto it, e2fsck -f -y, mksquashfs with the old image's compressor and block size beside
-   * the old image, verified (size, and the hash of the rootfs.img read back out of it), renamed over the old
+   * exceptions copied onto it, e2fsck -f -y, a new image beside the old one (the old one's compressed blocks
+   * reused and only the changed blocks compressed, see squashfs-reuse.ts; or, for images of another shape, all
+   * of it by mksquashfs with the old image's compressor and block size), verified (size, and the hash of the rootfs.img read back out of it), renamed over the old
    * one, then the overlay reset. Free space for every step is checked before the first write; until the
    * rename the old image is untouched. `signal` cancels it up to the rename (BootkeyError CANCELLED, the
    * temporaries removed); from the rename on it finishes. `onProgress` hears each step start (MERGE_PHASES order)
@@ -761,6 +768,14 @@ export class PersistenceService {
       await this.notInUse(file.path);
       await this.notInUse(squashfs);
       const info = await this.withSource(squashfs, readSquashfsInfo);
+      // The old image's layout and its compressor's options when its blocks can be reused, else why not.
+      const reuse = await this.withSource(squashfs, async (source) => {
+        const image = await readSingleFileImage(source, ROOTFS_IN_SQUASHFS.split('/'), this.deps.squashfs.decompressor(info.compression));
+        return { image, compressorArgs: compressorArguments(image) };
+      }).catch((error: unknown) => {
+        if (error instanceof ParseError) return error.message;
+        throw error;
+      });
       const rootfsBytes = await this.deps.squashfs.fileSize(squashfs, ROOTFS_IN_SQUASHFS);
       if (rootfsBytes === undefined) {
         throw new BootkeyError('NOT_FOUND', `${squashfs} holds no ${ROOTFS_IN_SQUASHFS}: only images with a rootfs.img have dm overlays to merge`);
@@ -784,6 +799,9 @@ export class PersistenceService {
         report('extract');
         await this.deps.squashfs.extract(squashfs, ROOTFS_IN_SQUASHFS, tree, signal);
         lap('extract');
+        const blockCrcs = typeof reuse === 'string' ? undefined
+          : (await this.deps.files.digest(merged, { sha256: false, blockBytes: info.blockSize })).blockCrcs;
+        lap('block-crcs');
         stillWanted();
         const applyBytes = copies.reduce((sum, c) => sum + c.length, 0);
         let writtenBytes = 0;
@@ -807,12 +825,21 @@ export class PersistenceService {
         stillWanted();
         // Hashing alongside mksquashfs gained nothing on two cores (both are CPU-bound): one after the other.
         report('hash');
-        const { sha256: rootfsSha256 } = await this.deps.files.hash(merged);
+        const digests = await this.deps.files.digest(merged, { sha256: true, ...(blockCrcs ? { blockBytes: info.blockSize } : {}) });
+        const rootfsSha256 = digests.sha256 as string;
         lap('hash');
         await this.deps.files.remove(fresh);
         stillWanted();
         report('mksquashfs');
-        await this.deps.squashfs.build(tree, fresh, { ...info, ...(signal ? { signal } : {}) });
+        let rebuild: MergeResult['rebuild'];
+        if (typeof reuse === 'string') {
+          rebuild = { method: 'mksquashfs', why: reuse };
+        } else {
+          const changed = changedBlocks(copies, info.blockSize, blockCrcs as number[], digests.blockCrcs as number[]);
+          const reused = await this.rebuildReusing({ ...reuse, compression: info.compression, changed, merged, rootfsBytes, work, old: squashfs, fresh, signal });
+          rebuild = typeof reused === 'string' ? { method: 'mksquashfs', why: reused } : { method: 'reused-blocks', reusedBlocks: reused, changedBlocks: changed.length };
+        }
+        if (rebuild.method === 'mksquashfs') await this.deps.squashfs.build(tree, fresh, { ...info, ...(signal ? { signal } : {}) });
         await this.deps.files.sync(fresh);
         lap('mksquashfs');
         stillWanted();
@@ -839,13 +866,50 @@ export class PersistenceService {
         return {
           overlay: file.path, squashfs, compression: info.compression, blockSize: info.blockSize, exceptions: exceptions.length,
           copies: copies.length, writtenBytes, skippedBytes, fsck, rootfsBytes, rootfsSha256,
-          oldSquashfsBytes: info.bytesUsed, newSquashfsBytes: newInfo.bytesUsed, after: await this.usageOf(file.path), timings,
+          oldSquashfsBytes: info.bytesUsed, newSquashfsBytes: newInfo.bytesUsed, rebuild, after: await this.usageOf(file.path), timings,
         };
       } finally {
         await this.deps.files.removeTree(work);
         await this.deps.files.remove(fresh);
       }
     });
+  }
+
+  /**
+   * Writes the new image at `fresh` from the old one's compressed blocks and the `changed` blocks of the merged
+   * rootfs.img, which mksquashfs compresses alone in the work folder (same compressor, options, block size).
+   * The number of blocks reused, or why it could not be done (then nothing is at `fresh`).
+   */
+  private async rebuildReusing(job: { image: SingleFileImage; compressorArgs: string[]; compression: string; changed: number[]; merged: string; rootfsBytes: number;
+    work: string; old: string; fresh: string; signal: AbortSignal | undefined }): Promise<number | string> {
+    const { image, changed } = job;
+    const { files, squashfs } = this.deps;
+    const blocks = `${job.work}/blocks`;
+    const blocksImage = `${job.work}/blocks.img`;
+    let replacement: SingleFileImage | undefined;
+    if (changed.length > 0) {
+      const copies = gatherBlocks(changed, image.blockSize, job.rootfsBytes);
+      const bytes = copies.reduce((sum, c) => sum + c.length, 0);
+      // The changed blocks and their image (at most a little larger) beside the merged rootfs.img.
+      if (2 * bytes + (1 << 20) > (await files.space(job.work)).freeBytes) return `the work folder has no room for the ${changed.length} changed blocks`;
+      await files.createZeroed(blocks, bytes);
+      await files.copyChunks(job.merged, blocks, copies);
+      const { compression } = job;
+      await squashfs.build(blocks, blocksImage, { compression, blockSize: image.blockSize, compressorArgs: job.compressorArgs, blocksOnly: true, ...(job.signal ? { signal: job.signal } : {}) });
+      await files.remove(blocks);
+      try {
+        replacement = await this.withSource(blocksImage, (source) => readSingleFileImage(source, ['blocks'], squashfs.decompressor(compression)));
+      } catch (error) {
+        if (error instanceof ParseError) return `the image of the changed blocks is not as expected: ${error.message}`;
+        throw error;
+      }
+      const [want, got] = [image.compressorOptions, replacement.compressorOptions].map((o) => Buffer.from(o ?? []).toString('hex'));
+      if (want !== got) return `mksquashfs stored other compressor options (${got || 'none'}) than the old image's (${want || 'none'})`;
+    }
+    const layout = layoutReusedImage(image, changed, replacement, Math.floor(this.deps.now().getTime() / 1000));
+    await files.writePieces(job.fresh, layout.pieces, { old: job.old, changed: blocksImage });
+    await files.remove(blocksImage);
+    return layout.reused;
   }
 
   private async withSource<T>(path: string, read: (source: ClosableByteSource) => Promise<T>): Promise<T> {

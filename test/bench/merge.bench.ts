@@ -1,5 +1,6 @@
 // `npm run bench:merge`: merging a dm overlay into a new squashfs.img, ours (the persistence service: rootfs.img
-// extracted, the overlay's exceptions copied on, e2fsck, mksquashfs, verified) against the seed's method (a dm
+// extracted, the overlay's exceptions copied on, e2fsck, the new image made of the old one's compressed blocks
+// and the changed blocks compressed by mksquashfs, verified) against the seed's method (a dm
 // mirror of the snapshot onto a sparse file, e2fsck, mksquashfs) on copies of the same overlay in the same UML
 // run, rounds alternating. Goal: ours ≤ 0.85 × mirror's. A LiveOS image bigger than the test fixture (1 GiB
 // rootfs.img holding ~240 MiB, half compressible text, half random) is built into the cache on first use.
@@ -66,6 +67,9 @@ async function main(): Promise<void> {
     const rounds = r.timings as Round[];
     console.log(`LiveOS merge: ${r.overlayStatus.exceptions} changed 4 KiB chunks (${WRITE_MB} MiB written) over a `
       + `${(r.merge.json.rootfsBytes / MiB).toFixed(0)} MiB rootfs.img, ${r.merge.json.compression}; UML, work on an ext4 ubd disk`);
+    const { rebuild } = r.merge.json;
+    console.log(`ours builds the new image ${rebuild.method === 'reused-blocks' ? `from ${rebuild.reusedBlocks} reused compressed blocks and ${rebuild.changedBlocks} compressed again`
+      : `with mksquashfs (${rebuild.why})`}`);
     for (const [i, round] of rounds.entries()) {
       console.log(`  round ${i + 1}: mirror ${round.mirror.seconds.toFixed(2)} s ${JSON.stringify(round.mirror.steps)}`);
       console.log(`           ours   ${round.ours.seconds.toFixed(2)} s ${JSON.stringify(round.ours.steps)} (${round.ours.copies} copies)`);

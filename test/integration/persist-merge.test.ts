@@ -81,6 +81,12 @@ tierSuite('uml', 'LiveOS dm overlay merge into a new squashfs.img (UML, real dev
     assert.equal(r.newRootfsSha256, r.merge.json.rootfsSha256);
   });
 
+  test('the new image reuses the old one\'s compressed blocks: only the changed blocks were compressed', () => {
+    const { rebuild } = r.merge.json;
+    assert.equal(rebuild.method, 'reused-blocks', JSON.stringify(rebuild));
+    assert.ok(rebuild.changedBlocks > 0 && rebuild.reusedBlocks > 0, JSON.stringify(rebuild));
+  });
+
   test('same compressor and block size; only the image and the overlay on the key; no work files left', () => {
     assert.match(r.newSquashfsInfo, new RegExp(`^Compression ${r.merge.json.compression}$`, 'm'));
     assert.match(r.newSquashfsInfo, new RegExp(`^Block size ${r.merge.json.blockSize}$`, 'm'));

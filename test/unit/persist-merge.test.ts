@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
 import { hostPersistenceFiles } from '../../main/adapters/persistence/host-persistence-files.js';
 import { BootkeyError, ParseError } from '../../main/core/errors.js';
-import { checkMergeSpace, planMergeCopies, planMergeSpace, readSquashfsInfo } from '../../main/core/persistence/dm-merge.js';
+import { changedBlocks, checkMergeSpace, gatherBlocks, planMergeCopies, planMergeSpace, readSquashfsInfo } from '../../main/core/persistence/dm-merge.js';
 import { fixture } from '../fixtures/index.js';
 import { MemoryByteSource } from '../harness/memory-byte-source.js';
 import { tierSuite } from '../harness/tier.js';
@@ -48,6 +48,23 @@ describe('merge copies from a dm exception table', () => {
 
   test('larger chunks (16 KiB) scale offsets', () => {
     assert.deepEqual(planMergeCopies([{ oldChunk: 2, newChunk: 3 }], 32, 10 * 16384), [{ originOffset: 32768, cowOffset: 49152, length: 16384 }]);
+  });
+});
+
+describe('the squashfs blocks a merge compresses again', () => {
+  const BLOCK = 128 << 10;
+  test('every block a copy touches (one crossing a boundary touches two), and every block whose CRC changed', () => {
+    const copies = [{ originOffset: BLOCK - CHUNK, cowOffset: 0, length: 2 * CHUNK }, { originOffset: 5 * BLOCK, cowOffset: CHUNK, length: CHUNK }];
+    assert.deepEqual(changedBlocks(copies, BLOCK, [1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 4, 5, 6, 7, 9]), [0, 1, 5, 7]);
+    assert.deepEqual(changedBlocks([], BLOCK, [1, 2], [1, 2]), []);
+    assert.throws(() => changedBlocks([], BLOCK, [1], [1, 2]));
+  });
+  test('gathered one after another, consecutive blocks in one copy, the short last block short', () => {
+    assert.deepEqual(gatherBlocks([1, 2, 5, 9], BLOCK, 9 * BLOCK + 100), [
+      { cowOffset: BLOCK, originOffset: 0, length: 2 * BLOCK },
+      { cowOffset: 5 * BLOCK, originOffset: 2 * BLOCK, length: BLOCK },
+      { cowOffset: 9 * BLOCK, originOffset: 3 * BLOCK, length: 100 },
+    ]);
   });
 });
 

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
+import type { FileDigests } from '../../ports/persistence-files.js';
 import { runTool } from '../run-tool.js';
 
 /** Reads (and zeros hashed) this much at a time. */
@@ -57,26 +59,56 @@ async function dataRanges(path: string, size: number): Promise<Range[] | undefin
  * block device), or one without an extent map, is read to its end, without running filefrag.
  */
 export async function hashFile(path: string): Promise<{ sha256: string; bytes: number }> {
+  const { sha256, bytes } = await digestFile(path, { sha256: true });
+  return { sha256: sha256 as string, bytes };
+}
+
+/**
+ * hashFile's read, giving the SHA-256 and/or CRC-32s of fixed-size blocks (a merge compares a rootfs.img's
+ * squashfs blocks before and after, to find the ones that changed).
+ */
+export async function digestFile(path: string, want: { sha256: boolean; blockBytes?: number }): Promise<FileDigests> {
   const handle = await open(path, 'r');
   try {
     const stats = await handle.stat();
     const { size } = stats;
     const ranges = stats.isFile() && stats.blocks * 512 < size ? await dataRanges(path, size) : undefined;
-    const hash = createHash('sha256');
-    const buffer = new Uint8Array(WINDOW);
+    const hash = want.sha256 ? createHash('sha256') : undefined;
+    const blockBytes = want.blockBytes;
+    const blockCrcs: number[] = [];
+    let crc = 0;
     let at = 0;
+    const update = (bytes: Uint8Array) => {
+      hash?.update(bytes);
+      if (!blockBytes) return;
+      for (let done = 0; done < bytes.length;) {
+        const inBlock: number = (at + done) % blockBytes;
+        const take = Math.min(bytes.length - done, blockBytes - inBlock);
+        crc = crc32(bytes.subarray(done, done + take), crc);
+        done += take;
+        if (inBlock + take === blockBytes) {
+          blockCrcs.push(crc);
+          crc = 0;
+        }
+      }
+    };
+    const result = () => {
+      if (blockBytes && at % blockBytes !== 0) blockCrcs.push(crc);
+      return { bytes: at, ...(hash ? { sha256: hash.digest('hex') } : {}), ...(blockBytes ? { blockCrcs } : {}) };
+    };
+    const buffer = new Uint8Array(WINDOW);
     if (!ranges) {
       // stat's size is 0 for a block device: read until the end, whatever the size
       for (let got = -1; got !== 0; at += got) {
         got = (await handle.read(buffer, 0, WINDOW, at)).bytesRead;
-        hash.update(buffer.subarray(0, got));
+        update(buffer.subarray(0, got));
       }
-      return { sha256: hash.digest('hex'), bytes: at };
+      return result();
     }
     const zerosUpTo = (end: number) => {
       while (at < end) {
         const length = Math.min(WINDOW, end - at);
-        hash.update(ZEROS.subarray(0, length));
+        update(ZEROS.subarray(0, length));
         at += length;
       }
     };
@@ -85,12 +117,12 @@ export async function hashFile(path: string): Promise<{ sha256: string; bytes: n
       while (at < end) {
         const { bytesRead } = await handle.read(buffer, 0, Math.min(WINDOW, end - at), at);
         if (bytesRead === 0) throw new Error(`${path} ended at ${at} while it was hashed (${size} bytes when it began)`);
-        hash.update(buffer.subarray(0, bytesRead));
+        update(buffer.subarray(0, bytesRead));
         at += bytesRead;
       }
     }
     zerosUpTo(size);
-    return { sha256: hash.digest('hex'), bytes: size };
+    return result();
   } finally {
     await handle.close();
   }

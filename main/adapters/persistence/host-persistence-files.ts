@@ -1,10 +1,10 @@
-import { mkdtemp, open, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
+import { mkdtemp, open, type FileHandle, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { PersistenceEntry, PersistenceFiles } from '../../ports/persistence-files.js';
 import { syncDirectory } from '../fs/durable-writer.js';
 import { FileByteSource } from '../fs/file-byte-source.js';
 import { translateErrno } from '../fs/image-files.js';
-import { hashFile } from '../fs/file-hash.js';
+import { digestFile, hashFile } from '../fs/file-hash.js';
 
 async function guarded<T>(path: string, work: () => Promise<T>): Promise<T> {
   try {
@@ -159,4 +159,37 @@ export const hostPersistenceFiles: PersistenceFiles = {
     }
   }),
   hash: (path) => guarded(path, () => hashFile(path)),
+  digest: (path, want) => guarded(path, () => digestFile(path, want)),
+  writePieces: (path, pieces, from) => guarded(path, async () => {
+    const old = await open(from.old, 'r');
+    let changed: FileHandle | undefined;
+    let target: FileHandle | undefined;
+    const buffer = Buffer.alloc(COPY_WINDOW);
+    let at = 0;
+    const write = async (into: FileHandle, bytes: Uint8Array) => {
+      for (let put = 0; put < bytes.length;) put += (await into.write(bytes, put, bytes.length - put, at + put)).bytesWritten;
+      at += bytes.length;
+    };
+    try {
+      target = await open(path, 'wx');
+      for (const piece of pieces) {
+        if ('bytes' in piece) {
+          await write(target, piece.bytes);
+          continue;
+        }
+        const source = piece.from === 'old' ? old : (changed ??= await open(from.changed, 'r'));
+        for (let done = 0; done < piece.length;) {
+          const length = Math.min(COPY_WINDOW, piece.length - done);
+          const { bytesRead } = await source.read(buffer, 0, length, piece.offset + done);
+          if (bytesRead !== length) throw new Error(`${from[piece.from]} ends at ${piece.offset + done + bytesRead}, inside the bytes to copy`);
+          await write(target, buffer.subarray(0, length));
+          done += length;
+        }
+      }
+      await target.sync();
+    } finally {
+      await Promise.all([target?.close(), old.close(), changed?.close()]);
+    }
+    await syncDirectory(dirname(path));
+  }),
 };

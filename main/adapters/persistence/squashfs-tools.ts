@@ -1,5 +1,8 @@
 import type { SquashfsTools } from '../../ports/persistence-files.js';
-import { mustSucceed } from '../run-tool.js';
+import { execFile } from 'node:child_process';
+import { inflateSync } from 'node:zlib';
+import { BootkeyError, ParseError } from '../../core/errors.js';
+import { mustSucceed, TOOL_ENV } from '../run-tool.js';
 
 const PACKAGE = 'squashfs-tools';
 /** unsquashfs's data and fragment queues, MB each: room for 32 blocks of the largest size (1 MiB). */
@@ -24,7 +27,31 @@ export const squashfsTools: SquashfsTools = {
     // out in 1.0–1.3 s instead of 2.5–3.9 s under UML (1 GiB of memory), the same bytes.
     await mustSucceed('unsquashfs', ['-q', '-n', '-da', String(EXTRACT_QUEUE_MB), '-fr', String(EXTRACT_QUEUE_MB), '-d', dir, image, inner], PACKAGE, signal);
   },
-  async build(dir, out, { compression, blockSize, signal }) {
-    await mustSucceed('mksquashfs', [dir, out, '-noappend', '-all-root', '-no-progress', '-quiet', '-comp', compression, '-b', String(blockSize)], PACKAGE, signal);
+  async build(dir, out, { compression, blockSize, compressorArgs = [], blocksOnly = false, signal }) {
+    await mustSucceed('mksquashfs', [dir, out, '-noappend', '-all-root', '-no-progress', '-quiet', '-comp', compression, ...compressorArgs,
+      '-b', String(blockSize), ...(blocksOnly ? ['-no-fragments', '-noI', '-no-xattrs'] : [])], PACKAGE, signal);
+  },
+  decompressor(compression) {
+    if (compression === 'gzip') {
+      return async (bytes) => {
+        try {
+          return inflateSync(bytes);
+        } catch (error) {
+          throw new ParseError(`a gzip metadata block does not inflate: ${(error as Error).message}`, 0);
+        }
+      };
+    }
+    // squashfs-tools stores each xz or zstd block as a whole .xz stream or zstd frame, which the tools read.
+    const tool = ({ xz: ['xz', 'xz-utils'], zstd: ['zstd', 'zstd'] } as Record<string, [string, string]>)[compression];
+    if (!tool) return async () => { throw new ParseError(`reading ${compression} metadata is not supported`, 0, 'UNSUPPORTED_IMAGE'); };
+    const [program, packageName] = tool;
+    return (bytes) => new Promise((resolve, reject) => {
+      const child = execFile(program, ['-dcq'], { encoding: 'buffer', env: TOOL_ENV, timeout: 60_000, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+        if ((error as NodeJS.ErrnoException | null)?.code === 'ENOENT') reject(new BootkeyError('MISSING_TOOL', `${program} is not installed (package ${packageName})`));
+        else if (error) reject(new ParseError(`${program} could not decompress a metadata block: ${stderr.toString().trim().slice(-200)}`, 0));
+        else resolve(new Uint8Array(stdout));
+      });
+      child.stdin?.on('error', () => undefined).end(bytes);
+    });
   },
 };

@@ -45,8 +45,10 @@ NAME is a file name (overlay-…, home.img) or its key path (isos/overlay-…).
   delete TARGET NAME... [--yes]              remove overlays or home.img and their kernel parameters
   merge TARGET [NAME] [--work DIR]           a dm overlay merged into a new LiveOS/squashfs.img: rootfs.img
                                              extracted into DIR (default the temporary folder), the overlay's
-                                             changes applied, e2fsck -f -y, mksquashfs (same compressor),
-                                             verified, swapped in; then the overlay is reset
+                                             changes applied, e2fsck -f -y; the new image keeps the old one's
+                                             compressed blocks and compresses only the changed ones (mksquashfs,
+                                             same compressor and options; all of it when the image holds more
+                                             than rootfs.img), verified, swapped in; then the overlay is reset
 
 SIZE: 512M, 2G, 1.5GiB. FAT cannot hold files of 4 GiB or more. Options: --label L --uuid U --json.
 reset, recover and delete say what is lost and ask; without a terminal they need --yes.`;
@@ -185,6 +187,8 @@ const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | '
       const r = await s.merge(target as string, (values.work as string | undefined) ?? tmpdir(), identity(values), name);
       const text = [`merged ${r.overlay} into ${r.squashfs} (${r.compression}, ${r.blockSize}-byte blocks)`,
         `  ${r.exceptions} changed chunks in ${r.copies} copies; ${formatBytes(r.oldSquashfsBytes)} → ${formatBytes(r.newSquashfsBytes)}`,
+        `  ${r.rebuild.method === 'reused-blocks' ? `${r.rebuild.reusedBlocks} compressed blocks reused, ${r.rebuild.changedBlocks} compressed again`
+          : `compressed again with mksquashfs: ${r.rebuild.why}`}`,
         `  e2fsck: ${r.fsck.exitCode === 0 ? 'clean' : `status ${r.fsck.exitCode}, errors corrected`}${r.fsck.exitCode === 0 ? '' : `\n${r.fsck.output}`}`,
         `  overlay reset: ${usageLine(r.after)}`];
       return print(io, values.json === true, r, text.join('\n'));

@@ -117,3 +117,32 @@ export async function readSquashfsInfo(source: ByteSource): Promise<SquashfsInfo
   }
   return { compression, blockSize, bytesUsed: Number(view.getBigUint64(40, true)) };
 }
+
+/**
+ * The squashfs blocks (of `blockBytes`) of the merged rootfs.img that a rebuild must compress again: every block a
+ * copy touched, and every block whose CRC-32 differs before the copies and after e2fsck (e2fsck rewrites blocks
+ * of its own). A CRC that misses a change e2fsck made is caught by the verification of the new image.
+ */
+export function changedBlocks(copies: readonly ChunkCopy[], blockBytes: number, before: readonly number[], after: readonly number[]): number[] {
+  if (before.length !== after.length) throw new Error(`block CRCs of ${before.length} and ${after.length} blocks`);
+  const changed = new Set<number>();
+  for (const copy of copies) {
+    for (let block = Math.floor(copy.originOffset / blockBytes); block * blockBytes < copy.originOffset + copy.length; block++) changed.add(block);
+  }
+  before.forEach((crc, block) => {
+    if (after[block] !== crc) changed.add(block);
+  });
+  return [...changed].sort((a, b) => a - b);
+}
+
+/** Copies that gather `blocks` of a `fileBytes` file one after another (the last one may be short), consecutive ones together. */
+export function gatherBlocks(blocks: readonly number[], blockBytes: number, fileBytes: number): ChunkCopy[] {
+  const copies: ChunkCopy[] = [];
+  for (const [k, block] of blocks.entries()) {
+    const length = Math.min(blockBytes, fileBytes - block * blockBytes);
+    const last = copies[copies.length - 1];
+    if (last && last.cowOffset + last.length === block * blockBytes) last.length += length;
+    else copies.push({ cowOffset: block * blockBytes, originOffset: k * blockBytes, length });
+  }
+  return copies;
+}
