@@ -304,6 +304,9 @@ export interface RecoverPersistenceDto {
   before: PersistenceUsageDto;
   /** ext4: e2fsck's exit status (0 clean, 1 errors corrected). */
   fsckExitCode: number | null;
+  /** dm: its filesystem checked on a scratch copy (null when not checked, with the reason in `overlayNotChecked`). */
+  overlayVerdict: 'clean' | 'repairable' | 'beyond-repair' | null;
+  overlayNotChecked: string | null;
 }
 
 export interface DeletePersistenceDto {

@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useId, useState } from 'react';
 import type {
-  ApiError, ApiResult, DriveDto, JobProgressDto, LiveInstallationDto, OverlayTypeDto, PersistenceFileDto, PersistenceUsageDto,
+  ApiError, ApiResult, DriveDto, JobProgressDto, LiveInstallationDto, OverlayTypeDto, PersistenceFileDto, PersistenceUsageDto, RecoverPersistenceDto,
 } from '../preload/contract.js';
 import { formatBytes } from '../preload/byte-size.js';
 import { api, newJobId } from './api.js';
@@ -49,6 +49,14 @@ function lostWords(file: PersistenceFileDto): string {
 }
 
 type Asking = { kind: 'reset' | 'recover' | 'merge' | 'delete'; file: PersistenceFileDto; dir: string };
+
+/** What a dm overlay's filesystem check after a recovery means for the user. */
+const OVERLAY_VERDICT_WORDS: Record<NonNullable<RecoverPersistenceDto['overlayVerdict']> | 'unchecked', string> = {
+  clean: ' Its filesystem checks clean.',
+  repairable: ' Its filesystem has errors that can be repaired: merge it into the live image (the merge repairs them), or reset it.',
+  'beyond-repair': ' Its filesystem is beyond repair: reset it (what was written to it is lost).',
+  unchecked: ' Its filesystem could not be checked here: check the live system’s files after the next start.',
+};
 
 /** LiveOS persistence on one key: each overlay's and home.img's usage, and create, grow, reset, recover, merge. */
 export function PersistencePanel({ drive, onChanged }: { drive: DriveDto; onChanged(): void }) {
@@ -103,7 +111,8 @@ export function PersistencePanel({ drive, onChanged }: { drive: DriveDto; onChan
     } else if (ask.kind === 'recover') {
       void act(`Recovering ${file.name}…`, () => api.recoverPersistence(drive.id, file.keyPath), (r) =>
         `${file.name} is ${r.file.usage ? STATE_WORDS[r.file.usage.state].split(':')[0]!.toLowerCase() : 'unreadable'} again. Its old header is saved as ${r.backup}.`
-        + (r.fsckExitCode === null ? ' Check the live system’s files after the next start.' : ` e2fsck: ${r.fsckExitCode === 0 ? 'clean' : 'errors corrected'}.`));
+        + (r.fsckExitCode !== null ? ` e2fsck: ${r.fsckExitCode === 0 ? 'clean' : 'errors corrected'}.` : OVERLAY_VERDICT_WORDS[r.overlayVerdict ?? 'unchecked'])
+        + (r.overlayNotChecked ? ` (${r.overlayNotChecked})` : ''));
     } else {
       const jobId = newJobId();
       setProgress(null);
@@ -411,7 +420,7 @@ function AskDialog({ asking, onCancel, onConfirm }: { asking: Asking; onCancel()
       <ConfirmDialog title={`Recover ${file.name}?`} confirmLabel="Save the header and recover" danger={false} onCancel={onCancel} onConfirm={onConfirm}>
         <p>
           {file.usage?.kind === 'dm-snapshot'
-            ? 'The kernel marked this overlay Invalid, usually because it filled up or the key was pulled while the live system ran. Bootkey marks it valid again so the live system uses its changes.'
+            ? 'The kernel marked this overlay Invalid, usually because it filled up or the key was pulled while the live system ran. Bootkey marks it valid again so the live system uses its changes, then checks the filesystem it holds on a scratch copy on this computer.'
             : 'This image has recorded filesystem errors. Bootkey runs e2fsck on it, which repairs what it safely can.'}
         </p>
         <p>

@@ -48,7 +48,7 @@ export interface KeyServices {
   persistence?: PersistenceService;
   /** What Bootkey recorded on a key (its /.bootkey manifest), for the key's summary. */
   manifests?: { read(target: string): Promise<KeyManifest> };
-  /** Where a merge extracts the live image's rootfs.img (a large temporary file); os.tmpdir() by default. */
+  /** Where a merge or a recovery's check extracts the live image's rootfs.img (a large temporary file); os.tmpdir() by default. */
   mergeWorkDir?: string;
 }
 
@@ -223,7 +223,7 @@ export class ApiDispatcher {
       resetPersistence: async (driveId, file) => persistenceFileDto(await persistence().reset(await this.#keyTarget(driveId), {}, file)),
       recoverPersistence: async (driveId, file) => {
         const target = await this.#keyTarget(driveId);
-        const result = await persistence().recover(target, {}, file);
+        const result = await persistence().recover(target, {}, file, undefined, services.mergeWorkDir ?? tmpdir());
         return recoverDto(result, await persistence().status(target, {}, file));
       },
       deletePersistence: async (driveId, files) => {

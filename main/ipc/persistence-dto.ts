@@ -58,6 +58,8 @@ export function recoverDto(result: RecoverResult, after: PersistenceFile): Recov
     backup: `${after.keyPath.slice(0, after.keyPath.lastIndexOf('/'))}/${baseName(result.backup)}`,
     before: usageDto(result.before),
     fsckExitCode: result.fsck?.exitCode ?? null,
+    overlayVerdict: result.overlayCheck && 'verdict' in result.overlayCheck ? result.overlayCheck.verdict : null,
+    overlayNotChecked: result.overlayCheck && 'notChecked' in result.overlayCheck ? result.overlayCheck.notChecked : null,
   };
 }
 

@@ -142,8 +142,23 @@ export interface RecoverResult {
   backup: string;
   before: OverlayUsage;
   after: OverlayUsage;
-  /** For an ext4 overlay: e2fsck -f -y on the file. A dm overlay's filesystem is checked through a snapshot. */
+  /** For an ext4 overlay: e2fsck -f -y on the file. */
   fsck?: Ext4CheckResult;
+  /** For a dm overlay: the filesystem it shows, checked offline; or why it was not checked. */
+  overlayCheck?: OverlayCheck | { notChecked: string };
+}
+
+/**
+ * The filesystem a dm overlay shows over its rootfs.img, checked on a scratch copy (the image extracted, the
+ * overlay's changes copied on: the bytes the kernel's snapshot shows). Nothing on the key is changed.
+ */
+export interface OverlayCheck {
+  /** e2fsck -f -n of the copy. */
+  check: Ext4CheckResult;
+  /** Only when the check found errors: e2fsck -f -y on the same copy, to tell whether they can be repaired. */
+  repairTrial?: Ext4CheckResult;
+  /** clean; repairable (merging runs e2fsck -y on the merged image); beyond repair (only a reset helps). */
+  verdict: 'clean' | 'repairable' | 'beyond-repair';
 }
 
 /** The origin of a dm overlay inside squashfs.img, where dracut's dmsquash-live finds it. */
@@ -686,9 +701,9 @@ export class PersistenceService {
 
   /**
    * An overlay marked Invalid: the header saved beside it first, then the valid flag set (dm), or e2fsck -y
-   * (ext4). What the dm overlay's filesystem holds is then checked through a snapshot by the caller.
+   * (ext4). A dm overlay's filesystem is then checked on a scratch copy in `workParent` (checkOverlay).
    */
-  recover(spec: string, identity: LiveIdentity = {}, name?: string, confirm?: Confirm): Promise<RecoverResult> {
+  recover(spec: string, identity: LiveIdentity = {}, name?: string, confirm?: Confirm, workParent?: string): Promise<RecoverResult> {
     return this.withTarget(spec, async (target) => {
       const file = await this.pick(target, identity, name);
       if (!file.usage) throw new BootkeyError('MALFORMED_IMAGE', `${file.path}: ${file.problem}`);
@@ -700,8 +715,51 @@ export class PersistenceService {
         ? `recover ${file.keyPath}: it is marked valid again (its header saved first); what the live system wrote after it filled up is lost, and the filesystem in it may need repair`
         : `recover ${file.keyPath}: e2fsck -y repairs it; files it cannot repair are lost or moved to lost+found`);
       await target.recheck();
-      return this.recoverFile(file.path, file.usage);
+      const result = await this.recoverFile(file.path, file.usage);
+      if (result.after.type !== 'dm-snapshot') return result;
+      return { ...result, overlayCheck: workParent ? await this.checkOverlay(file, workParent) : { notChecked: 'no work folder for a scratch copy of rootfs.img' } };
     });
+  }
+
+  /**
+   * e2fsck of the filesystem a dm overlay shows, on a scratch copy in `workParent`: rootfs.img extracted from the
+   * squashfs.img beside the overlay, the overlay's exceptions copied on (the merge's first steps, whose result
+   * equals what the kernel's snapshot shows). When the read-only check finds errors, e2fsck -y on the copy tells
+   * whether they can be repaired. No root, and the key is not written.
+   */
+  private async checkOverlay(file: PersistenceFile, workParent: string): Promise<OverlayCheck | { notChecked: string }> {
+    if (file.iso !== undefined || file.keyPath.toLowerCase().startsWith(`${ISO_DIR}/`)) {
+      return { notChecked: 'its image is inside the ISO file: run e2fsck -f on the live system' };
+    }
+    const squashfs = `${file.path.slice(0, file.path.lastIndexOf('/'))}/squashfs.img`;
+    const rootfsBytes = await this.deps.squashfs.fileSize(squashfs, ROOTFS_IN_SQUASHFS).catch((error: unknown) => {
+      if (error instanceof BootkeyError && error.code !== 'MISSING_TOOL') return undefined;
+      throw error;
+    });
+    if (rootfsBytes === undefined) return { notChecked: `no ${ROOTFS_IN_SQUASHFS} in ${squashfs}` };
+    const exceptions: DmException[] = [];
+    const usage = await this.withSource(file.path, (source) => readDmSnapshot(source, (e) => exceptions.push(e)));
+    const copies = planMergeCopies(exceptions, usage.chunkSectors, rootfsBytes);
+    const { freeBytes } = await this.deps.files.space(workParent);
+    if (freeBytes < rootfsBytes) return { notChecked: `a scratch copy of rootfs.img needs ${rootfsBytes} free bytes in ${workParent} and there are ${freeBytes}` };
+    const work = await this.deps.files.makeWorkDir(workParent);
+    try {
+      const tree = `${work}/tree`;
+      const copy = `${tree}/${ROOTFS_IN_SQUASHFS}`;
+      await this.deps.squashfs.extract(squashfs, ROOTFS_IN_SQUASHFS, tree);
+      await this.deps.files.copyChunks(file.path, copy, copies);
+      // e2fsck's status 8 (it could not open the filesystem: no superblock left) is an answer here, not a failure.
+      const examine = (repair: boolean) => this.deps.ext4.check(copy, repair).catch((error: unknown) => {
+        if (error instanceof BootkeyError && error.code === 'IO_ERROR') return { exitCode: 8, output: error.message };
+        throw error;
+      });
+      const check = await examine(false);
+      if (check.exitCode === 0) return { check, verdict: 'clean' };
+      const repairTrial = await examine(true);
+      return { check, repairTrial, verdict: repairTrial.exitCode <= 2 ? 'repairable' : 'beyond-repair' };
+    } finally {
+      await this.deps.files.removeTree(work);
+    }
   }
 
   /** Recover one file (the target already checked): backup, then the change, then the file read again. */
@@ -776,7 +834,8 @@ export class PersistenceService {
         if (error instanceof ParseError) return error.message;
         throw error;
       });
-      const rootfsBytes = await this.deps.squashfs.fileSize(squashfs, ROOTFS_IN_SQUASHFS);
+      // The reuse reader found rootfs.img's inode already; otherwise unsquashfs lists it.
+      const rootfsBytes = typeof reuse === 'string' ? await this.deps.squashfs.fileSize(squashfs, ROOTFS_IN_SQUASHFS) : reuse.image.file.size;
       if (rootfsBytes === undefined) {
         throw new BootkeyError('NOT_FOUND', `${squashfs} holds no ${ROOTFS_IN_SQUASHFS}: only images with a rootfs.img have dm overlays to merge`);
       }

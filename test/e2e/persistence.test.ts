@@ -303,6 +303,8 @@ tierSuite('browser', 'LiveOS persistence and the key summary in Chromium, on fol
     const done = panel().getByText(/^overlay-OLDLIVE-0000-0001 is valid again\. Its old header is saved as \/LiveOS\/(\S+)\./);
     await done.waitFor({ timeout: 60_000 });
     const backup = /saved as \/LiveOS\/(\S+?)\.\s/.exec((await done.textContent()) ?? '')?.[1];
+    // The filesystem the overlay shows, checked on a scratch copy: one changed hostname leaves it clean.
+    assert.match((await done.textContent()) ?? '', /Its filesystem checks clean\./);
     assert.ok(backup, 'the backup is named');
     assert.deepEqual(readFileSync(join(liveDir, 'LiveOS', backup)), store.subarray(0, 4096), 'the header as it was');
     assert.equal(readFileSync(dm)[4], 1, 'marked valid');

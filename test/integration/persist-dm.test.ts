@@ -133,6 +133,10 @@ tierSuite('uml', 'LiveOS dm-snapshot overlays: offline status equals the kernel 
     assert.match(s.kernel ?? '', /^\d+\/\d+ \d+$/);
     assert.equal(asStatus(s.ours), s.kernel);
     assert.ok(s.fsck.code < 8, `e2fsck could not run: ${s.fsck.out}`);
+    // Our offline check (e2fsck -f -n on a scratch copy of what the overlay shows) agrees with e2fsck -f -n on the kernel's snapshot.
+    const check = s.recover.json.overlayCheck;
+    assert.equal(check?.check?.exitCode, s.fsck.code, JSON.stringify(check));
+    assert.equal(check.verdict === 'clean', s.fsck.code === 0, JSON.stringify(check));
     assert.equal(s.mount, 0);
     assert.match(s.etc, /os-release/);
   });

@@ -10,7 +10,7 @@ import { BootkeyError } from '../../core/errors.js';
 import { dmStatusText } from '../../core/persistence/dm-snapshot.js';
 import type { OverlayUsage } from '../../core/persistence/overlay-status.js';
 import { parseSize } from '../../core/persistence/persistence-plan.js';
-import { PersistenceService, type Confirm, type LiveInstallation, type LiveIdentity, type PersistenceFile } from '../../services/persistence.js';
+import { PersistenceService, type Confirm, type LiveInstallation, type LiveIdentity, type PersistenceFile, type RecoverResult } from '../../services/persistence.js';
 import { parseCommandArgs, requirePositionals, type ParsedArgs } from '../args.js';
 import { reportError } from '../bootkey.js';
 import { EXIT_OK, type CliIo, type Command } from '../command.js';
@@ -40,8 +40,10 @@ NAME is a file name (overlay-…, home.img) or its key path (isos/overlay-…).
                                              passphrase in FILE (one line; '-': stdin, asked on a terminal)
   grow TARGET [NAME] --size SIZE             a larger overlay or home.img (never smaller)
   reset TARGET [NAME] [--yes]                empty an overlay (everything written to it is lost)
-  recover TARGET [NAME] [--yes]              an overlay marked Invalid: header saved beside it, valid flag set
-                                             (ext4: e2fsck -y); then check its filesystem before use
+  recover TARGET [NAME] [--yes] [--work DIR] an overlay marked Invalid: header saved beside it, valid flag set
+                                             (ext4: e2fsck -y); a dm overlay's filesystem is then checked on a
+                                             scratch copy in DIR (default the temporary folder): clean,
+                                             repairable (by merge) or beyond repair (reset)
   delete TARGET NAME... [--yes]              remove overlays or home.img and their kernel parameters
   merge TARGET [NAME] [--work DIR]           a dm overlay merged into a new LiveOS/squashfs.img: rootfs.img
                                              extracted into DIR (default the temporary folder), the overlay's
@@ -164,11 +166,11 @@ const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | '
     }),
   },
   recover: {
-    options: { yes: { type: 'boolean' } }, min: 1, max: 2,
+    options: { yes: { type: 'boolean' }, work: { type: 'string' } }, min: 1, max: 2,
     run: (values, [target, name], io) => withKeyServices(async ({ persistence: s }) => {
-      const r = await s.recover(target as string, identity(values), name, asker(io, values.yes === true));
+      const r = await s.recover(target as string, identity(values), name, asker(io, values.yes === true), (values.work as string | undefined) ?? tmpdir());
       const text = [`recovered ${r.path} (header saved in ${r.backup})`, `  now: ${usageLine(r.after)}`,
-        ...(r.fsck ? [`  e2fsck status ${r.fsck.exitCode}`] : ['  check its filesystem through a snapshot before use (e2fsck -f on the activated overlay)'])];
+        ...(r.fsck ? [`  e2fsck status ${r.fsck.exitCode}`] : []), ...(r.overlayCheck ? [overlayCheckLine(r.overlayCheck)] : [])];
       return print(io, values.json === true, r, text.join('\n'));
     }),
   },
@@ -195,6 +197,15 @@ const SUBCOMMANDS: Record<string, { options: Record<string, { type: 'string' | '
     }),
   },
 };
+
+function overlayCheckLine(c: NonNullable<RecoverResult['overlayCheck']>): string {
+  if ('notChecked' in c) return `  its filesystem was not checked: ${c.notChecked}`;
+  if (c.verdict === 'clean') return '  its filesystem is clean (e2fsck -f -n on a scratch copy of what it shows)';
+  const found = `e2fsck -f -n found errors (status ${c.check.exitCode})`;
+  return c.verdict === 'repairable'
+    ? `  ${found}; e2fsck -y repairs them on a scratch copy: merge the overlay to repair them for good, or reset it`
+    : `  ${found}; beyond repair (e2fsck -y status ${c.repairTrial?.exitCode}): reset the overlay (everything written to it is lost)`;
+}
 
 /** `status --file` needs neither udisks nor a target. */
 function withFiles<T>(work: (service: PersistenceService) => Promise<T>): Promise<T> {

@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { hostDurableWriter } from '../../main/adapters/fs/durable-writer.js';
+import { hostKeyFiles } from '../../main/adapters/fs/key-files.js';
+import { e2fsprogs } from '../../main/adapters/persistence/e2fsprogs.js';
+import { hostPersistenceFiles } from '../../main/adapters/persistence/host-persistence-files.js';
+import { squashfsTools } from '../../main/adapters/persistence/squashfs-tools.js';
+import { PersistenceService, type OverlayCheck } from '../../main/services/persistence.js';
+import { fixture } from '../fixtures/index.js';
+import { tierSuite } from '../harness/tier.js';
+
+/**
+ * After a dm overlay is recovered, the filesystem it shows is checked on a scratch copy (rootfs.img extracted,
+ * the overlay's chunks copied on) with e2fsck: clean, repairable, or beyond repair. Real tools on a folder key
+ * holding the LiveOS fixture, with stores written the kernel's way (header, exception area, data chunks) and
+ * left marked Invalid. The UML test shows the check agrees with e2fsck -n on the kernel's own snapshot.
+ */
+tierSuite('tools', 'persist recover checks the overlay\'s filesystem', () => {
+  const CHUNK = 4096;
+  let base: string;
+  let squashfs: string;
+  let rootfs: Buffer;
+  let bitmapBlock: number;
+  before(async () => {
+    squashfs = await fixture('liveos-squashfs');
+    const rootfsPath = await fixture('liveos-rootfs');
+    rootfs = readFileSync(rootfsPath);
+    const groups = execFileSync('dumpe2fs', [rootfsPath], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    bitmapBlock = Number(/Block bitmap at (\d+)/.exec(groups)?.[1]);
+    assert.ok(bitmapBlock > 0);
+    base = mkdtempSync(join(tmpdir(), 'bootkey-recover-check-'));
+  });
+  after(() => rmSync(base, { recursive: true, force: true }));
+
+  /** A key whose overlay, marked Invalid, replaces these 4 KiB blocks of rootfs.img; recovered with a work folder. */
+  async function recoverWith(name: string, changes: [block: number, bytes: Buffer][], work = true) {
+    const key = join(base, name);
+    mkdirSync(join(key, 'LiveOS'), { recursive: true });
+    copyFileSync(squashfs, join(key, 'LiveOS', 'squashfs.img'));
+    const store = Buffer.alloc(1 << 20);
+    store.write('SnAp', 0, 'latin1');
+    store.writeUInt32LE(0, 4); // invalid
+    store.writeUInt32LE(1, 8);
+    store.writeUInt32LE(CHUNK / 512, 12);
+    changes.forEach(([block, bytes], i) => {
+      store.writeBigUInt64LE(BigInt(block), CHUNK + 16 * i);
+      store.writeBigUInt64LE(BigInt(2 + i), CHUNK + 16 * i + 8);
+      bytes.copy(store, (2 + i) * CHUNK);
+    });
+    writeFileSync(join(key, 'LiveOS', 'overlay-LIVE-KEY-0001'), store);
+    const workDir = join(base, `${name}-work`);
+    mkdirSync(workDir);
+    const service = new PersistenceService({
+      files: hostPersistenceFiles, ext4: e2fsprogs, squashfs: squashfsTools, now: () => new Date(),
+      keyFiles: hostKeyFiles, writer: hostDurableWriter(),
+      openTarget: async () => ({
+        root: key, fsType: 'vfat', freeBytes: 1 << 30, uuid: 'KEY-0001', label: 'LIVE',
+        recheck: async () => undefined, release: async () => undefined,
+      }),
+    });
+    const result = await service.recover(key, {}, undefined, async () => true, work ? workDir : undefined);
+    assert.deepEqual(readdirSync(workDir), [], 'the scratch copy is removed');
+    return result;
+  }
+
+  test('a change that keeps the filesystem whole (the block as it was): clean, no repair tried', async () => {
+    const block = rootfs.subarray(bitmapBlock * CHUNK, (bitmapBlock + 1) * CHUNK);
+    const r = await recoverWith('clean', [[bitmapBlock, Buffer.from(block)]]);
+    assert.equal(r.after.type === 'dm-snapshot' && r.after.valid, true);
+    const check = r.overlayCheck as OverlayCheck;
+    assert.equal(check.verdict, 'clean', JSON.stringify(check));
+    assert.equal(check.check.exitCode, 0);
+    assert.equal(check.repairTrial, undefined);
+  });
+
+  test('a zeroed block bitmap: e2fsck -n finds errors, e2fsck -y on the copy repairs them: repairable', async () => {
+    const r = await recoverWith('bitmap', [[bitmapBlock, Buffer.alloc(CHUNK)]]);
+    const check = r.overlayCheck as OverlayCheck;
+    assert.equal(check.verdict, 'repairable', JSON.stringify(check));
+    assert.equal(check.check.exitCode, 4);
+    assert.match(check.check.output, /bitmap differences/i);
+    assert.ok((check.repairTrial?.exitCode ?? 99) <= 2);
+  });
+
+  test('a destroyed superblock in a one-group filesystem (no backup): beyond repair', async () => {
+    const r = await recoverWith('superblock', [[0, Buffer.alloc(CHUNK, 0x5a)]]);
+    const check = r.overlayCheck as OverlayCheck;
+    assert.equal(check.verdict, 'beyond-repair', JSON.stringify(check));
+    assert.ok((check.repairTrial?.exitCode ?? 0) >= 4);
+  });
+
+  test('without a work folder it says it did not check', async () => {
+    const r = await recoverWith('nowork', [], false);
+    assert.deepEqual(r.overlayCheck, { notChecked: 'no work folder for a scratch copy of rootfs.img' });
+  });
+});
