@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
   user-mode-linux kmod dbus udev udisks2 dmsetup kpartx policykit-1 libglib2.0-bin gcc libc6-dev
   qemu-system-x86 ovmf grub-common grub2-common grub-pc-bin grub-efi-amd64-bin
-  xorriso genisoimage mtools dosfstools exfatprogs exfat-fuse fdisk util-linux udftools squashfs-tools e2fsprogs 7zip cryptsetup-bin
+  xorriso genisoimage mtools dosfstools exfatprogs exfat-fuse fdisk util-linux udftools squashfs-tools xz-utils zstd e2fsprogs 7zip cryptsetup-bin
   chromium
   cpio # dracut (tier dracut) builds an initramfs with it
 )

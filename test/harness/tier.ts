@@ -15,7 +15,7 @@ export const TIERS = {
     commands: {
       xorriso: 'xorriso', isoinfo: 'genisoimage', mdir: 'mtools', 'mkfs.fat': 'dosfstools', sfdisk: 'fdisk',
       blkid: 'util-linux', mkudffs: 'udftools', 'fsck.fat': 'dosfstools', 'grub-mkrescue': 'grub-common',
-      '7zz': '7zip', cryptsetup: 'cryptsetup-bin',
+      '7zz': '7zip', cryptsetup: 'cryptsetup-bin', mksquashfs: 'squashfs-tools', xz: 'xz-utils', zstd: 'zstd',
     },
     // grub-mkrescue makes the installer fixture's BIOS and UEFI entries from these platform folders.
     files: { '/usr/lib/grub/i386-pc/modinfo.sh': 'grub-pc-bin', '/usr/lib/grub/x86_64-efi/modinfo.sh': 'grub-efi-amd64-bin' },

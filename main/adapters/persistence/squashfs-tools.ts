@@ -1,7 +1,7 @@
 import type { SquashfsTools } from '../../ports/persistence-files.js';
 import { execFile } from 'node:child_process';
 import { inflateSync } from 'node:zlib';
-import { BootkeyError, ParseError } from '../../core/errors.js';
+import { ParseError } from '../../core/errors.js';
 import { mustSucceed, TOOL_ENV } from '../run-tool.js';
 
 const PACKAGE = 'squashfs-tools';
@@ -47,7 +47,8 @@ export const squashfsTools: SquashfsTools = {
     const [program, packageName] = tool;
     return (bytes) => new Promise((resolve, reject) => {
       const child = execFile(program, ['-dcq'], { encoding: 'buffer', env: TOOL_ENV, timeout: 60_000, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
-        if ((error as NodeJS.ErrnoException | null)?.code === 'ENOENT') reject(new BootkeyError('MISSING_TOOL', `${program} is not installed (package ${packageName})`));
+        // Without the tool the merge compresses everything with mksquashfs instead: a reason, not a failure.
+        if ((error as NodeJS.ErrnoException | null)?.code === 'ENOENT') reject(new ParseError(`${program} is not installed (package ${packageName})`, 0, 'UNSUPPORTED_IMAGE'));
         else if (error) reject(new ParseError(`${program} could not decompress a metadata block: ${stderr.toString().trim().slice(-200)}`, 0));
         else resolve(new Uint8Array(stdout));
       });
