@@ -13,8 +13,19 @@ export const TOOL_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
  */
 export function runTool(program: string, args: string[], packageName: string, input?: Uint8Array,
   signal?: AbortSignal, cwd?: string): Promise<{ exitCode: number; output: string; stdout: string }> {
+  return execTool(program, args, packageName, 'utf8', input, signal, cwd).then(({ exitCode, stdout, stderr }) => ({ exitCode, output: `${stdout}${stderr}`.trim(), stdout }));
+}
+
+/** runTool for a tool whose stdout is bytes (a decompressor): stdout as bytes, stderr as text. */
+export function runToolBytes(program: string, args: string[], packageName: string, input: Uint8Array): Promise<{ exitCode: number; stdout: Uint8Array; stderr: string }> {
+  return execTool(program, args, packageName, 'buffer', input).then(({ exitCode, stdout, stderr }) => ({ exitCode, stdout: new Uint8Array(stdout), stderr: stderr.toString() }));
+}
+
+function execTool<E extends 'utf8' | 'buffer'>(program: string, args: string[], packageName: string, encoding: E, input?: Uint8Array,
+  signal?: AbortSignal, cwd?: string): Promise<{ exitCode: number; stdout: E extends 'buffer' ? Buffer : string; stderr: E extends 'buffer' ? Buffer : string }> {
+  type Out = E extends 'buffer' ? Buffer : string;
   return new Promise((resolve, reject) => {
-    const options = { timeout: TOOL_TIMEOUT_MS, maxBuffer: 16 << 20, env: TOOL_ENV, ...(signal ? { signal } : {}), ...(cwd ? { cwd } : {}) };
+    const options = { encoding, timeout: TOOL_TIMEOUT_MS, maxBuffer: 16 << 20, env: TOOL_ENV, ...(signal ? { signal } : {}), ...(cwd ? { cwd } : {}) };
     const child = execFile(program, args, options, (error, stdout, stderr) => {
       const code = (error as NodeJS.ErrnoException | null)?.code;
       if (code === 'ENOENT') {
@@ -26,7 +37,7 @@ export function runTool(program: string, args: string[], packageName: string, in
         return;
       }
       const exitCode = error ? (typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : -1) : 0;
-      resolve({ exitCode, output: `${stdout}${stderr}`.trim(), stdout });
+      resolve({ exitCode, stdout: stdout as Out, stderr: stderr as Out });
     });
     // A tool that exits before reading all of it closes the pipe: its exit status tells, not EPIPE.
     if (input) child.stdin?.on('error', () => undefined).end(input);

@@ -71,8 +71,8 @@ export interface PersistenceFiles {
 export interface SquashfsTools {
   /** The size of a regular file in the image, or undefined when there is none at `inner`. */
   fileSize(image: string, inner: string): Promise<number | undefined>;
-  /** Extracts one file to `dir`/`inner` (holes kept); an aborted `signal` stops the tool (BootkeyError CANCELLED). */
-  extract(image: string, inner: string, dir: string, signal?: AbortSignal): Promise<void>;
+  /** Extracts one file to `dir`/`inner`, or (inner undefined) the whole image to `dir` (holes kept); an aborted `signal` stops the tool (BootkeyError CANCELLED). */
+  extract(image: string, inner: string | undefined, dir: string, signal?: AbortSignal): Promise<void>;
   /**
    * A new image `out` of the tree under `dir` (or of one file), every file owned by root, with this compressor,
    * its options (mksquashfs -X… arguments) and block size. `blocksOnly`: no fragments and uncompressed tables, an

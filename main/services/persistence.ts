@@ -7,15 +7,15 @@ import {
 } from '../core/key-manifest.js';
 import { parseSettings, SETTINGS_PATH } from '../core/multiboot/multiboot-settings.js';
 import {
-  changedBlocks, checkMergeSpace, gatherBlocks, planMergeCopies, planMergeSpace, readSquashfsInfo, type ChunkCopy, type SquashfsInfo,
+  changedBlocks, checkMergeSpace, planMergeCopies, planMergeSpace, readSquashfsInfo, type ChunkCopy, type SquashfsInfo,
 } from '../core/persistence/dm-merge.js';
-import { readDmSnapshot, RESET_BYTES, SECTOR_BYTES, VALID_FLAG_OFFSET, type DmException } from '../core/persistence/dm-snapshot.js';
+import { readDmSnapshot, RESET_BYTES, SECTOR_BYTES, VALID_FLAG_OFFSET, type DmException, type DmSnapshotUsage } from '../core/persistence/dm-snapshot.js';
 import {
   editLiveEntries, editParamString, LIVE_GRUB_CFGS, overlayParams, withOverlayParams, withoutOverlayParams,
 } from '../core/persistence/overlay-kernel-params.js';
 import { hasLuksMagic, readLuksHeader, type LuksHeader } from '../core/persistence/luks-header.js';
 import { readOverlayUsage, type OverlayUsage } from '../core/persistence/overlay-status.js';
-import { compressorArguments, layoutReusedImage, readSingleFileImage, type SingleFileImage } from '../core/persistence/squashfs-reuse.js';
+import { compressorArguments, readSingleFileImage } from '../core/persistence/squashfs-reuse.js';
 import {
   HOME_IMAGE, LIVE_DIR, OVERLAYFS_DIRS, checkPersistenceSize, headerBackupName, isOverlayFileName, overlayFileName, type OverlayType,
 } from '../core/persistence/persistence-plan.js';
@@ -27,6 +27,7 @@ import type {
   ClosableByteSource, Ext4CheckResult, Ext4Tools, PersistenceEntry, PersistenceFiles, SquashfsTools,
 } from '../ports/persistence-files.js';
 import { readKeyManifest } from './key-manifest-reader.js';
+import { rebuildReusingBlocks } from './squashfs-rebuild.js';
 import type { MultibootService } from './multiboot.js';
 
 /** The part of a key target persistence needs (services/key-target's KeyTarget has all of it). */
@@ -717,7 +718,13 @@ export class PersistenceService {
       await target.recheck();
       const result = await this.recoverFile(file.path, file.usage);
       if (result.after.type !== 'dm-snapshot') return result;
-      return { ...result, overlayCheck: workParent ? await this.checkOverlay(file, workParent) : { notChecked: 'no work folder for a scratch copy of rootfs.img' } };
+      if (!workParent) return { ...result, overlayCheck: { notChecked: 'no work folder for a scratch copy of rootfs.img' } };
+      // The recovery is done and saved: a check that cannot run is reported, it does not undo or hide the recovery.
+      const overlayCheck = await this.checkOverlay(file, workParent).catch((error: unknown) => {
+        if (error instanceof BootkeyError) return { notChecked: error.message };
+        throw error;
+      });
+      return { ...result, overlayCheck };
     });
   }
 
@@ -728,18 +735,9 @@ export class PersistenceService {
    * whether they can be repaired. No root, and the key is not written.
    */
   private async checkOverlay(file: PersistenceFile, workParent: string): Promise<OverlayCheck | { notChecked: string }> {
-    if (file.iso !== undefined || file.keyPath.toLowerCase().startsWith(`${ISO_DIR}/`)) {
-      return { notChecked: 'its image is inside the ISO file: run e2fsck -f on the live system' };
-    }
-    const squashfs = `${file.path.slice(0, file.path.lastIndexOf('/'))}/squashfs.img`;
-    const rootfsBytes = await this.deps.squashfs.fileSize(squashfs, ROOTFS_IN_SQUASHFS).catch((error: unknown) => {
-      if (error instanceof BootkeyError && error.code !== 'MISSING_TOOL') return undefined;
-      throw error;
-    });
-    if (rootfsBytes === undefined) return { notChecked: `no ${ROOTFS_IN_SQUASHFS} in ${squashfs}` };
-    const exceptions: DmException[] = [];
-    const usage = await this.withSource(file.path, (source) => readDmSnapshot(source, (e) => exceptions.push(e)));
-    const copies = planMergeCopies(exceptions, usage.chunkSectors, rootfsBytes);
+    const { squashfs } = this.originOf(file);
+    const rootfsBytes = await this.rootfsSize(squashfs);
+    const { copies } = await this.overlayCopies(file.path, rootfsBytes);
     const { freeBytes } = await this.deps.files.space(workParent);
     if (freeBytes < rootfsBytes) return { notChecked: `a scratch copy of rootfs.img needs ${rootfsBytes} free bytes in ${workParent} and there are ${freeBytes}` };
     const work = await this.deps.files.makeWorkDir(workParent);
@@ -818,11 +816,7 @@ export class PersistenceService {
         throw new BootkeyError('INVALID_ARGUMENT', `${file.path} is ${file.usage ? 'an OverlayFS overlay: its changes are files, not blocks of rootfs.img' : `unreadable: ${file.problem}`}`);
       }
       if (!file.usage.valid) throw new BootkeyError('MALFORMED_IMAGE', `${file.path} is marked Invalid: recover it (and check it) before merging`);
-      if (file.iso !== undefined || file.keyPath.toLowerCase().startsWith(`${ISO_DIR}/`)) {
-        throw new BootkeyError('INVALID_ARGUMENT', `${file.keyPath} belongs to an ISO file: its image is inside the ISO, which Bootkey does not rebuild`);
-      }
-      const dir = file.path.slice(0, file.path.lastIndexOf('/'));
-      const squashfs = `${dir}/squashfs.img`;
+      const { dir, squashfs } = this.originOf(file);
       await this.notInUse(file.path);
       await this.notInUse(squashfs);
       const info = await this.withSource(squashfs, readSquashfsInfo);
@@ -835,15 +829,9 @@ export class PersistenceService {
         throw error;
       });
       // The reuse reader found rootfs.img's inode already; otherwise unsquashfs lists it.
-      const rootfsBytes = typeof reuse === 'string' ? await this.deps.squashfs.fileSize(squashfs, ROOTFS_IN_SQUASHFS) : reuse.image.file.size;
-      if (rootfsBytes === undefined) {
-        throw new BootkeyError('NOT_FOUND', `${squashfs} holds no ${ROOTFS_IN_SQUASHFS}: only images with a rootfs.img have dm overlays to merge`);
-      }
-      const exceptions: DmException[] = [];
-      const usage = await this.withSource(file.path, (source) => readDmSnapshot(source, (e) => exceptions.push(e)));
-      const chunkBytes = usage.chunkSectors * SECTOR_BYTES;
-      const copies = planMergeCopies(exceptions, usage.chunkSectors, rootfsBytes);
-      const space = planMergeSpace({ rootfsBytes, squashfsBytes: info.bytesUsed, changedBytes: exceptions.length * chunkBytes });
+      const rootfsBytes = typeof reuse === 'string' ? await this.rootfsSize(squashfs) : reuse.image.file.size;
+      const { usage, exceptions, copies } = await this.overlayCopies(file.path, rootfsBytes);
+      const space = planMergeSpace({ rootfsBytes, squashfsBytes: info.bytesUsed, changedBytes: exceptions * usage.chunkSectors * SECTOR_BYTES });
       const [workSpace, keySpace] = await Promise.all([this.deps.files.space(workParent), this.deps.files.space(dir)]);
       checkMergeSpace(space, workSpace, { ...keySpace, freeBytes: Math.min(keySpace.freeBytes, target.freeBytes) });
       lap('plan');
@@ -856,7 +844,8 @@ export class PersistenceService {
         const tree = `${work}/tree`;
         const merged = `${tree}/${ROOTFS_IN_SQUASHFS}`;
         report('extract');
-        await this.deps.squashfs.extract(squashfs, ROOTFS_IN_SQUASHFS, tree, signal);
+        // Reusing blocks needs rootfs.img alone; a whole rebuild needs every file the image holds, or they would be lost.
+        await this.deps.squashfs.extract(squashfs, typeof reuse === 'string' ? undefined : ROOTFS_IN_SQUASHFS, tree, signal);
         lap('extract');
         const blockCrcs = typeof reuse === 'string' ? undefined
           : (await this.deps.files.digest(merged, { sha256: false, blockBytes: info.blockSize })).blockCrcs;
@@ -895,7 +884,7 @@ export class PersistenceService {
           rebuild = { method: 'mksquashfs', why: reuse };
         } else {
           const changed = changedBlocks(copies, info.blockSize, blockCrcs as number[], digests.blockCrcs as number[]);
-          const reused = await this.rebuildReusing({ ...reuse, compression: info.compression, changed, merged, rootfsBytes, work, old: squashfs, fresh, signal });
+          const reused = await rebuildReusingBlocks(this.deps, { ...reuse, changed, merged, work, old: squashfs, fresh, modTime: Math.floor(this.deps.now().getTime() / 1000), signal });
           rebuild = typeof reused === 'string' ? { method: 'mksquashfs', why: reused } : { method: 'reused-blocks', reusedBlocks: reused, changedBlocks: changed.length };
         }
         if (rebuild.method === 'mksquashfs') await this.deps.squashfs.build(tree, fresh, { ...info, ...(signal ? { signal } : {}) });
@@ -923,7 +912,7 @@ export class PersistenceService {
         await this.resetFile(file);
         lap('swap-reset');
         return {
-          overlay: file.path, squashfs, compression: info.compression, blockSize: info.blockSize, exceptions: exceptions.length,
+          overlay: file.path, squashfs, compression: info.compression, blockSize: info.blockSize, exceptions,
           copies: copies.length, writtenBytes, skippedBytes, fsck, rootfsBytes, rootfsSha256,
           oldSquashfsBytes: info.bytesUsed, newSquashfsBytes: newInfo.bytesUsed, rebuild, after: await this.usageOf(file.path), timings,
         };
@@ -934,41 +923,27 @@ export class PersistenceService {
     });
   }
 
-  /**
-   * Writes the new image at `fresh` from the old one's compressed blocks and the `changed` blocks of the merged
-   * rootfs.img, which mksquashfs compresses alone in the work folder (same compressor, options, block size).
-   * The number of blocks reused, or why it could not be done (then nothing is at `fresh`).
-   */
-  private async rebuildReusing(job: { image: SingleFileImage; compressorArgs: string[]; compression: string; changed: number[]; merged: string; rootfsBytes: number;
-    work: string; old: string; fresh: string; signal: AbortSignal | undefined }): Promise<number | string> {
-    const { image, changed } = job;
-    const { files, squashfs } = this.deps;
-    const blocks = `${job.work}/blocks`;
-    const blocksImage = `${job.work}/blocks.img`;
-    let replacement: SingleFileImage | undefined;
-    if (changed.length > 0) {
-      const copies = gatherBlocks(changed, image.blockSize, job.rootfsBytes);
-      const bytes = copies.reduce((sum, c) => sum + c.length, 0);
-      // The changed blocks and their image (at most a little larger) beside the merged rootfs.img.
-      if (2 * bytes + (1 << 20) > (await files.space(job.work)).freeBytes) return `the work folder has no room for the ${changed.length} changed blocks`;
-      await files.createZeroed(blocks, bytes);
-      await files.copyChunks(job.merged, blocks, copies);
-      const { compression } = job;
-      await squashfs.build(blocks, blocksImage, { compression, blockSize: image.blockSize, compressorArgs: job.compressorArgs, blocksOnly: true, ...(job.signal ? { signal: job.signal } : {}) });
-      await files.remove(blocks);
-      try {
-        replacement = await this.withSource(blocksImage, (source) => readSingleFileImage(source, ['blocks'], squashfs.decompressor(compression)));
-      } catch (error) {
-        if (error instanceof ParseError) return `the image of the changed blocks is not as expected: ${error.message}`;
-        throw error;
-      }
-      const [want, got] = [image.compressorOptions, replacement.compressorOptions].map((o) => Buffer.from(o ?? []).toString('hex'));
-      if (want !== got) return `mksquashfs stored other compressor options (${got || 'none'}) than the old image's (${want || 'none'})`;
+  /** The squashfs.img beside a dm overlay (INVALID_ARGUMENT for an overlay of a library ISO: its image is inside the ISO). */
+  private originOf(file: PersistenceFile): { dir: string; squashfs: string } {
+    if (file.iso !== undefined || file.keyPath.toLowerCase().startsWith(`${ISO_DIR}/`)) {
+      throw new BootkeyError('INVALID_ARGUMENT', `${file.keyPath} belongs to an ISO file: its image is inside the ISO, which Bootkey does not rebuild`);
     }
-    const layout = layoutReusedImage(image, changed, replacement, Math.floor(this.deps.now().getTime() / 1000));
-    await files.writePieces(job.fresh, layout.pieces, { old: job.old, changed: blocksImage });
-    await files.remove(blocksImage);
-    return layout.reused;
+    const dir = file.path.slice(0, file.path.lastIndexOf('/'));
+    return { dir, squashfs: `${dir}/squashfs.img` };
+  }
+
+  /** The size of LiveOS/rootfs.img in `squashfs` (NOT_FOUND when it has none: its root tree has no dm origin). */
+  private async rootfsSize(squashfs: string): Promise<number> {
+    const bytes = await this.deps.squashfs.fileSize(squashfs, ROOTFS_IN_SQUASHFS);
+    if (bytes === undefined) throw new BootkeyError('NOT_FOUND', `${squashfs} holds no ${ROOTFS_IN_SQUASHFS}: only images with a rootfs.img have dm overlays`);
+    return bytes;
+  }
+
+  /** A dm overlay's exception table as positioned copies onto a rootfs.img of `rootfsBytes` (what its snapshot shows). */
+  private async overlayCopies(path: string, rootfsBytes: number): Promise<{ usage: DmSnapshotUsage; exceptions: number; copies: ChunkCopy[] }> {
+    const exceptions: DmException[] = [];
+    const usage = await this.withSource(path, (source) => readDmSnapshot(source, (e) => exceptions.push(e)));
+    return { usage, exceptions: exceptions.length, copies: planMergeCopies(exceptions, usage.chunkSectors, rootfsBytes) };
   }
 
   private async withSource<T>(path: string, read: (source: ClosableByteSource) => Promise<T>): Promise<T> {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,12 +34,12 @@ tierSuite('tools', 'persist merge cancelled', () => {
   after(() => rmSync(base, { recursive: true, force: true }));
 
   /** A folder key with the live image and a new dm overlay from `persist create`, and a service whose tools `hook` wraps. */
-  async function keyWith(name: string, hook: (tools: SquashfsTools) => SquashfsTools) {
+  async function keyWith(name: string, hook: (tools: SquashfsTools) => SquashfsTools, image = squashfs) {
     const key = join(base, name);
     const work = join(base, `${name}-work`);
     mkdirSync(join(key, 'LiveOS'), { recursive: true });
     mkdirSync(work);
-    copyFileSync(squashfs, join(key, 'LiveOS', 'squashfs.img'));
+    copyFileSync(image, join(key, 'LiveOS', 'squashfs.img'));
     const service = new PersistenceService({
       files: hostPersistenceFiles, ext4: e2fsprogs, squashfs: hook(squashfsTools), now: () => new Date(),
       keyFiles: hostKeyFiles, writer: hostDurableWriter(),
@@ -104,6 +105,23 @@ tierSuite('tools', 'persist merge cancelled', () => {
     const result = await run.service.merge(run.key, run.work, {}, undefined, { signal: new AbortController().signal });
     assert.equal(result.exceptions, 0);
     assert.deepEqual(readdirSync(run.work), []);
+    assert.equal(result.rebuild.method, 'reused-blocks', JSON.stringify(result.rebuild));
+  });
+
+  test('an image that holds more than LiveOS/rootfs.img: everything compressed again by mksquashfs, the reason given, the other file kept', async () => {
+    const tree = join(base, 'two-files-tree');
+    mkdirSync(join(tree, 'LiveOS'), { recursive: true });
+    execFileSync('cp', ['--sparse=always', rootfs, join(tree, 'LiveOS', 'rootfs.img')]);
+    writeFileSync(join(tree, 'LiveOS', 'extra.txt'), 'kept\n');
+    const image = join(base, 'two-files.img');
+    execFileSync('mksquashfs', [tree, image, '-noappend', '-all-root', '-quiet', '-no-progress']);
+    const run = await keyWith('two-files', (t) => t, image);
+    const result = await run.service.merge(run.key, run.work, {}, undefined);
+    // The small file sits in a fragment, which is the first thing the reader meets.
+    assert.deepEqual(result.rebuild, { method: 'mksquashfs', why: 'the image has fragments (more than one file, or a file tail)' });
+    const merged = join(run.key, 'LiveOS', 'squashfs.img');
+    assert.equal(execFileSync('unsquashfs', ['-cat', merged, 'LiveOS/extra.txt'], { encoding: 'utf8' }), 'kept\n');
+    assert.notEqual((await hashFile(merged)).sha256, run.hashes.image);
   });
 
   test('progress: every step once, in order; the apply step counts the changed chunks’ bytes in batches up to all of them', async () => {

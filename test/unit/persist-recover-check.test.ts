@@ -37,10 +37,10 @@ tierSuite('tools', 'persist recover checks the overlay\'s filesystem', () => {
   after(() => rmSync(base, { recursive: true, force: true }));
 
   /** A key whose overlay, marked Invalid, replaces these 4 KiB blocks of rootfs.img; recovered with a work folder. */
-  async function recoverWith(name: string, changes: [block: number, bytes: Buffer][], work = true) {
+  async function recoverWith(name: string, changes: [block: number, bytes: Buffer][], work = true, image = squashfs) {
     const key = join(base, name);
     mkdirSync(join(key, 'LiveOS'), { recursive: true });
-    copyFileSync(squashfs, join(key, 'LiveOS', 'squashfs.img'));
+    copyFileSync(image, join(key, 'LiveOS', 'squashfs.img'));
     const store = Buffer.alloc(1 << 20);
     store.write('SnAp', 0, 'latin1');
     store.writeUInt32LE(0, 4); // invalid
@@ -62,8 +62,13 @@ tierSuite('tools', 'persist recover checks the overlay\'s filesystem', () => {
         recheck: async () => undefined, release: async () => undefined,
       }),
     });
+    const imageBefore = readFileSync(join(key, 'LiveOS', 'squashfs.img'));
     const result = await service.recover(key, {}, undefined, async () => true, work ? workDir : undefined);
     assert.deepEqual(readdirSync(workDir), [], 'the scratch copy is removed');
+    // The check writes nothing on the key: the image as it was, the overlay changed only in its valid flag.
+    assert.ok(readFileSync(join(key, 'LiveOS', 'squashfs.img')).equals(imageBefore));
+    store.writeUInt32LE(1, 4);
+    assert.ok(readFileSync(join(key, 'LiveOS', 'overlay-LIVE-KEY-0001')).equals(store));
     return result;
   }
 
@@ -93,7 +98,18 @@ tierSuite('tools', 'persist recover checks the overlay\'s filesystem', () => {
     assert.ok((check.repairTrial?.exitCode ?? 0) >= 4);
   });
 
-  test('without a work folder it says it did not check', async () => {
+  test('a check that cannot run (an image with its root tree directly, no rootfs.img) is reported; the recovery stands', async () => {
+    const tree = join(base, 'root-tree');
+    mkdirSync(join(tree, 'etc'), { recursive: true });
+    writeFileSync(join(tree, 'etc', 'hostname'), 'live\n');
+    const image = join(base, 'root-tree.img');
+    execFileSync('mksquashfs', [tree, image, '-noappend', '-all-root', '-quiet', '-no-progress']);
+    const r = await recoverWith('root-tree', [], true, image);
+    assert.equal(r.after.type === 'dm-snapshot' && r.after.valid, true);
+    assert.match((r.overlayCheck as { notChecked: string }).notChecked, /holds no LiveOS\/rootfs\.img/);
+  });
+
+    test('without a work folder it says it did not check', async () => {
     const r = await recoverWith('nowork', [], false);
     assert.deepEqual(r.overlayCheck, { notChecked: 'no work folder for a scratch copy of rootfs.img' });
   });

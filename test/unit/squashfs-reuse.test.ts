@@ -1,18 +1,19 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { hostPersistenceFiles as files } from '../../main/adapters/persistence/host-persistence-files.js';
 import { squashfsTools } from '../../main/adapters/persistence/squashfs-tools.js';
 import { ParseError } from '../../main/core/errors.js';
-import { changedBlocks, gatherBlocks } from '../../main/core/persistence/dm-merge.js';
+import { changedBlocks } from '../../main/core/persistence/dm-merge.js';
 import { compressorArguments, layoutReusedImage, readSingleFileImage, type SingleFileImage } from '../../main/core/persistence/squashfs-reuse.js';
-import { fuzzTest } from '../harness/fuzz-run.js';
 import { MemoryByteSource } from '../harness/memory-byte-source.js';
 import { random } from '../harness/mutations.js';
+import { rebuildReusingBlocks } from '../../main/services/squashfs-rebuild.js';
+import { fuzzTest } from '../harness/fuzz-run.js';
 import { tierSuite } from '../harness/tier.js';
 
 /**
@@ -65,7 +66,7 @@ tierSuite('tools', 'squashfs rebuilt with its unchanged blocks reused', () => {
     }
   }
 
-  /** What the merge does: the changed blocks alone through mksquashfs, then the new image from both. */
+  /** The merge's rebuild (rebuildReusingBlocks) of `old` for `merged`, its changed blocks found by CRC as the merge finds e2fsck's. */
   async function rebuild(name: string, old: string, merged: Buffer, compression: string) {
     const image = await read(old, PATH, compression);
     const mergedPath = join(dir, `${name}-merged`);
@@ -73,16 +74,14 @@ tierSuite('tools', 'squashfs rebuilt with its unchanged blocks reused', () => {
     const before = (await files.digest(join(dir, `${name}-tree`, ...PATH), { sha256: false, blockBytes: BLOCK })).blockCrcs as number[];
     const after = (await files.digest(mergedPath, { sha256: false, blockBytes: BLOCK })).blockCrcs as number[];
     const changed = changedBlocks([], BLOCK, before, after);
-    const copies = gatherBlocks(changed, BLOCK, merged.length);
-    const blocks = join(dir, `${name}-blocks`);
-    await files.createZeroed(blocks, copies.reduce((sum, c) => sum + c.length, 0));
-    await files.copyChunks(mergedPath, blocks, copies);
-    await squashfsTools.build(blocks, `${blocks}.img`, { compression, blockSize: BLOCK, compressorArgs: compressorArguments(image), blocksOnly: true });
-    const replacement = await read(`${blocks}.img`, [`${name}-blocks`], compression);
-    const layout = layoutReusedImage(image, changed, replacement, 1_700_000_000);
+    const work = join(dir, `${name}-work`);
+    mkdirSync(work);
     const fresh = join(dir, `${name}-new.img`);
-    await files.writePieces(fresh, layout.pieces, { old, changed: `${blocks}.img` });
-    return { fresh, changed, layout, image, replacement };
+    const reused = await rebuildReusingBlocks({ files, squashfs: squashfsTools },
+      { image, compressorArgs: compressorArguments(image), changed, merged: mergedPath, work, old, fresh, modTime: 1_700_000_000 });
+    assert.equal(typeof reused, 'number', String(reused));
+    assert.deepEqual(readdirSync(work), [], 'the changed blocks and their image are removed');
+    return { fresh, changed, reused: reused as number, image };
   }
 
   for (const [compression, ...args] of [['gzip'], ['xz', '-Xbcj', 'x86', '-Xdict-size', '65536'], ['zstd', '-Xcompression-level', '5']] as string[][]) {
@@ -94,7 +93,7 @@ tierSuite('tools', 'squashfs rebuilt with its unchanged blocks reused', () => {
       randomBytes(BLOCK).copy(merged, 1 * BLOCK);
       merged.fill(0, 3 * BLOCK, 4 * BLOCK);
       merged.fill('changed ', 7 * BLOCK, 7 * BLOCK + 100);
-      const { fresh, changed, layout, image } = await rebuild(name, old, merged, name);
+      const { fresh, changed, reused: counted, image } = await rebuild(name, old, merged, name);
       assert.deepEqual(changed, [1, 3, 7]);
       assert.deepEqual(execFileSync('unsquashfs', ['-cat', fresh, PATH.join('/')], { maxBuffer: 1 << 30 }), merged);
       assert.deepEqual(compressorArguments(await read(fresh, PATH, name)), compressorArguments(image));
@@ -112,7 +111,7 @@ tierSuite('tools', 'squashfs rebuilt with its unchanged blocks reused', () => {
         assert.ok(before.subarray(block.offset, block.offset + size).equals(now.subarray(at.offset, at.offset + size)), `block ${i}`);
         reused++;
       }
-      assert.equal(layout.reused, reused);
+      assert.equal(counted, reused);
       assert.ok(reused >= 12);
       assert.match(execFileSync('unsquashfs', ['-s', fresh]).toString(), new RegExp(`Compression ${name}`));
     });

@@ -1,8 +1,7 @@
 import type { SquashfsTools } from '../../ports/persistence-files.js';
-import { execFile } from 'node:child_process';
 import { inflateSync } from 'node:zlib';
-import { ParseError } from '../../core/errors.js';
-import { mustSucceed, TOOL_ENV } from '../run-tool.js';
+import { BootkeyError, ParseError } from '../../core/errors.js';
+import { mustSucceed, runToolBytes } from '../run-tool.js';
 
 const PACKAGE = 'squashfs-tools';
 /** unsquashfs's data and fragment queues, MB each: room for 32 blocks of the largest size (1 MiB). */
@@ -25,7 +24,7 @@ export const squashfsTools: SquashfsTools = {
     // -d must not exist yet: unsquashfs makes it (and keeps holes: sparse files by default). Its default data and
     // fragment caches (256 MB each) fill with blocks already written: with 32 MB each, a 1 GiB rootfs.img came
     // out in 1.0–1.3 s instead of 2.5–3.9 s under UML (1 GiB of memory), the same bytes.
-    await mustSucceed('unsquashfs', ['-q', '-n', '-da', String(EXTRACT_QUEUE_MB), '-fr', String(EXTRACT_QUEUE_MB), '-d', dir, image, inner], PACKAGE, signal);
+    await mustSucceed('unsquashfs', ['-q', '-n', '-da', String(EXTRACT_QUEUE_MB), '-fr', String(EXTRACT_QUEUE_MB), '-d', dir, image, ...(inner === undefined ? [] : [inner])], PACKAGE, signal);
   },
   async build(dir, out, { compression, blockSize, compressorArgs = [], blocksOnly = false, signal }) {
     await mustSucceed('mksquashfs', [dir, out, '-noappend', '-all-root', '-no-progress', '-quiet', '-comp', compression, ...compressorArgs,
@@ -45,14 +44,14 @@ export const squashfsTools: SquashfsTools = {
     const tool = ({ xz: ['xz', 'xz-utils'], zstd: ['zstd', 'zstd'] } as Record<string, [string, string]>)[compression];
     if (!tool) return async () => { throw new ParseError(`reading ${compression} metadata is not supported`, 0, 'UNSUPPORTED_IMAGE'); };
     const [program, packageName] = tool;
-    return (bytes) => new Promise((resolve, reject) => {
-      const child = execFile(program, ['-dcq'], { encoding: 'buffer', env: TOOL_ENV, timeout: 60_000, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+    return async (bytes) => {
+      const result = await runToolBytes(program, ['-dcq'], packageName, bytes).catch((error: unknown) => {
         // Without the tool the merge compresses everything with mksquashfs instead: a reason, not a failure.
-        if ((error as NodeJS.ErrnoException | null)?.code === 'ENOENT') reject(new ParseError(`${program} is not installed (package ${packageName})`, 0, 'UNSUPPORTED_IMAGE'));
-        else if (error) reject(new ParseError(`${program} could not decompress a metadata block: ${stderr.toString().trim().slice(-200)}`, 0));
-        else resolve(new Uint8Array(stdout));
+        if (error instanceof BootkeyError && error.code === 'MISSING_TOOL') throw new ParseError(error.message, 0, 'UNSUPPORTED_IMAGE');
+        throw error;
       });
-      child.stdin?.on('error', () => undefined).end(bytes);
-    });
+      if (result.exitCode !== 0) throw new ParseError(`${program} could not decompress a metadata block: ${result.stderr.trim().slice(-200)}`, 0);
+      return result.stdout;
+    };
   },
 };

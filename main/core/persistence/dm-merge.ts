@@ -93,10 +93,12 @@ export function checkMergeSpace(space: MergeSpace, work: { freeBytes: number; de
 
 /** Compressor ids of the squashfs 4 superblock, as mksquashfs `-comp` names them. */
 const SQUASHFS_COMPRESSORS: Record<number, string> = { 1: 'gzip', 2: 'lzma', 3: 'lzo', 4: 'xz', 5: 'lz4', 6: 'zstd' };
-const SQUASHFS_MAGIC = 0x73717368;
+export const SQUASHFS_MAGIC = 0x73717368;
 
 export interface SquashfsInfo {
   compression: string;
+  /** The superblock's compressor id (1 gzip … 6 zstd). */
+  compressorId: number;
   blockSize: number;
   bytesUsed: number;
 }
@@ -115,7 +117,7 @@ export async function readSquashfsInfo(source: ByteSource): Promise<SquashfsInfo
   if (blockSize < 4096 || blockSize > 1 << 20 || (blockSize & (blockSize - 1)) !== 0) {
     throw new ParseError(`squashfs block size ${blockSize} is impossible`, 12);
   }
-  return { compression, blockSize, bytesUsed: Number(view.getBigUint64(40, true)) };
+  return { compression, compressorId: id, blockSize, bytesUsed: Number(view.getBigUint64(40, true)) };
 }
 
 /**

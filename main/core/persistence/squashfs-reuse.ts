@@ -1,6 +1,7 @@
 import type { ByteSource } from '../../ports/byte-source.js';
 import { readExact } from '../byte-source-reads.js';
 import { ParseError } from '../errors.js';
+import { readSquashfsInfo, SQUASHFS_MAGIC } from './dm-merge.js';
 
 /**
  * Rebuilding a LiveOS squashfs.img after a merge without compressing it all again: the image holds one file
@@ -13,8 +14,7 @@ import { ParseError } from '../errors.js';
  */
 
 const SUPERBLOCK_BYTES = 96;
-const MAGIC = 0x73717368;
-export const METADATA_BYTES = 8192;
+const METADATA_BYTES = 8192;
 const METADATA_UNCOMPRESSED = 0x8000;
 const BLOCK_UNCOMPRESSED = 1 << 24;
 const NO_FRAGMENT = 0xffffffff;
@@ -40,6 +40,8 @@ export interface DataBlock {
 }
 
 export interface SingleFileImage {
+  /** mksquashfs's name for the compressor, and its superblock id. */
+  compression: string;
   compressor: number;
   blockSize: number;
   flags: number;
@@ -107,11 +109,9 @@ class MetadataReader {
 
 /** Reads the image's superblock and tables far enough to reuse the data blocks of the file at `path` (folders, then its name). */
 export async function readSingleFileImage(source: ByteSource, path: readonly string[], decompress: Decompress): Promise<SingleFileImage> {
+  // Magic, version, compressor and block size checked there; the table starts read here.
+  const { compression, compressorId: compressor, blockSize } = await readSquashfsInfo(source);
   const sb = viewOf(await readExact(source, 0, SUPERBLOCK_BYTES, 'squashfs superblock'));
-  if (sb.getUint32(0, true) !== MAGIC) throw new ParseError('not a squashfs image (no hsqs magic)', 0, 'UNSUPPORTED_IMAGE');
-  if (sb.getUint16(28, true) !== 4) throw unsupported('only squashfs 4 images are rebuilt in place', 28);
-  const blockSize = sb.getUint32(12, true);
-  if (blockSize < 4096 || blockSize > 1 << 20 || (blockSize & (blockSize - 1)) !== 0) throw new ParseError(`squashfs block size ${blockSize} is impossible`, 12);
   const flags = sb.getUint16(24, true);
   const idCount = sb.getUint16(26, true);
   const bytesUsed = u64(sb, 40, 'length');
@@ -208,7 +208,7 @@ export async function readSingleFileImage(source: ByteSource, path: readonly str
   if (owners.some((o) => o.uidIndex >= idCount || o.gidIndex >= idCount)) throw new ParseError('a squashfs inode names an owner past the id table', idTable);
 
   return {
-    compressor: sb.getUint16(20, true), blockSize, flags, ...(compressorOptions ? { compressorOptions } : {}), directories, names: [...path],
+    compression, compressor, blockSize, flags, ...(compressorOptions ? { compressorOptions } : {}), directories, names: [...path],
     file: { mode: head.getUint16(2, true), uidIndex: head.getUint16(4, true), gidIndex: head.getUint16(6, true), mtime: head.getUint32(8, true), size: file.size, nlink: file.nlink, blocks },
     ids,
   };
@@ -271,7 +271,7 @@ const metadataRef = (position: number) => ({ block: Math.floor(position / METADA
  * `changed[k]` taken as block k of `replacement` (the image mksquashfs made of the changed blocks alone), every
  * other one copied — then new uncompressed inode, directory and id tables, padded to 4 KiB like mksquashfs pads.
  */
-export function layoutReusedImage(old: SingleFileImage, changed: readonly number[], replacement: SingleFileImage | undefined, modTime: number): { pieces: ImagePiece[]; bytes: number; reused: number } {
+export function layoutReusedImage(old: SingleFileImage, changed: readonly number[], replacement: SingleFileImage | undefined, modTime: number): { pieces: ImagePiece[]; reused: number } {
   const newBlocks = replacement?.file.blocks ?? [];
   if (newBlocks.length !== changed.length) throw new Error(`${changed.length} changed blocks, ${newBlocks.length} in their image`);
   if (replacement && (replacement.compressor !== old.compressor || replacement.blockSize !== old.blockSize)) throw new Error('the changed blocks were compressed differently');
@@ -377,7 +377,7 @@ export function layoutReusedImage(old: SingleFileImage, changed: readonly number
 
   const sb = viewOf(superblock);
   const rootRef = metadataRef(inodeAt(folderInode(0)));
-  sb.setUint32(0, MAGIC, true);
+  sb.setUint32(0, SQUASHFS_MAGIC, true);
   sb.setUint32(4, inodeCount, true);
   sb.setUint32(8, modTime, true);
   sb.setUint32(12, old.blockSize, true);
@@ -397,5 +397,5 @@ export function layoutReusedImage(old: SingleFileImage, changed: readonly number
   // No fragments: the (empty) fragment table is where the id blocks begin, as mksquashfs leaves it; no NFS export table.
   sb.setBigUint64(80, BigInt(idBlocks), true);
   sb.setBigUint64(88, INVALID_TABLE, true);
-  return { pieces, bytes: padded, reused };
+  return { pieces, reused };
 }
