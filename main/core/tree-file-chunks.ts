@@ -40,8 +40,9 @@ interface Range {
 
 /**
  * `ranges` of a source as a stream of chunks, the next read started while the consumer handles the current
- * chunk. With a pool, chunks of a full chunkSize come from it (a smaller chunk is its own small allocation:
- * the writer releases it too, but the pool keeps whole buffers only).
+ * chunk. With a pool, every chunk is a view of a pooled buffer, small ones too: a fresh buffer per small file or
+ * file tail (zero-filled, page-faulted, then collected) took ~0.2 s of the main thread in a 1.2 s copy of a
+ * 330-file tree (bench:copy-efi, CPU profile).
  */
 async function* rangeChunks(source: ByteSource, ranges: Range[], short: (at: number) => Error, pool?: ChunkPool): AsyncGenerator<Uint8Array> {
   const { readInto } = source;
@@ -49,7 +50,7 @@ async function* rangeChunks(source: ByteSource, ranges: Range[], short: (at: num
     const range = ranges[index];
     if (!range) return undefined;
     let pending: Promise<Uint8Array>;
-    if (pool && range.length === pool.chunkSize) {
+    if (pool) {
       const into = pool.take(range.length);
       if (range.zero) pending = Promise.resolve(into.fill(0));
       else if (readInto) pending = readInto.call(source, range.offset, into).then((n) => into.subarray(0, n));

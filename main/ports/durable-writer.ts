@@ -45,7 +45,10 @@ export interface DurableWriteResult {
  * gives it back), then `commit`. Nothing has its final name before every file is flushed and verified.
  */
 export interface DurableBatch {
-  /** Writes one file under its temporary name; resolves when its bytes are handed over (flushing may go on). */
+  /**
+   * Writes one file under its temporary name; resolves when its bytes are handed over (flushing may go on).
+   * Several may run at once (small files, whose waits then overlap); results keep the order of the calls.
+   */
   add(path: string, data: AsyncIterable<Uint8Array>, options: Omit<DurableWriteOptions, 'signal'>): Promise<void>;
   /**
    * Flushes and verifies every file, runs `beforeRename` (e.g. moving a user's file aside), renames every file

@@ -1,6 +1,7 @@
 import { planCopy, type CopyPlan } from '../core/copy-efi/copy-plan.js';
 import { grubLoaderUnableToReadKey, selectEfiFiles, withOwnGrubLoader, type EfiSelection } from '../core/copy-efi/efi-files.js';
 import { isCancellation, throwIfCancelled } from '../core/cancellation.js';
+import { inParallel } from '../core/in-parallel.js';
 import { BootkeyError } from '../core/errors.js';
 import type { FileSystemTree } from '../core/filesystem-tree.js';
 import { inspectImage } from '../core/inspect/inspect-image.js';
@@ -17,6 +18,11 @@ import type { KeyFiles } from '../ports/key-files.js';
 import { readKeyManifest } from './key-manifest-reader.js';
 import type { KeyTarget, KeyTargetOptions } from './key-target.js';
 
+/**
+ * Files of at most one chunk added at once: a small file is mostly waits (create, stat, read, close), which
+ * overlap; a larger file is added alone, so that its clusters on a FAT key are not interleaved with another's.
+ */
+const SMALL_FILES_IN_FLIGHT = 4;
 
 export interface CopyEfiDeps {
   images: ImageFiles;
@@ -234,11 +240,11 @@ export class CopyEfiService {
       let done = 0;
       let verified = 0;
       const pool = new ChunkPool();
-      for (const file of plan.files) {
-        const data = file.content ? single(file.content) : treeFileChunks(await openPart(file.part), file.from, pool);
+      const add = (file: CopyPlan['files'][number]) => {
+        const data = file.content ? single(file.content) : partFileChunks(openPart, file.part, file.from, pool);
         let durable = 0;
         let checked = 0;
-        await batch.add(target.root + file.to, data, {
+        return batch.add(target.root + file.to, data, {
           size: file.size, tempPath: target.root + temporaryPathOf(file.to), replace: file.action !== 'add',
           release: (chunk) => pool.give(chunk),
           onDurable: (bytes) => {
@@ -252,7 +258,20 @@ export class CopyEfiService {
             onEvent({ event: 'progress', phase: 'verify', bytesDone: verified, bytesTotal: plan.bytes, path: file.to });
           },
         });
+      };
+      // Files of one chunk go a few at a time (see SMALL_FILES_IN_FLIGHT); batch.add is called in plan order
+      // (inParallel starts them in order), so the results stay in plan order.
+      let small: CopyPlan['files'] = [];
+      for (const file of plan.files) {
+        if (file.size <= pool.chunkSize) {
+          small.push(file);
+          continue;
+        }
+        await inParallel(small, SMALL_FILES_IN_FLIGHT, add);
+        small = [];
+        await add(file);
       }
+      await inParallel(small, SMALL_FILES_IN_FLIGHT, add);
       results = await batch.commit(async () => {
         for (const { path, backup } of backups.values()) await files.rename(target.root + path, target.root + backup);
       });
@@ -292,4 +311,10 @@ export class CopyEfiService {
 
 async function* single(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
   yield bytes;
+}
+
+/** A file of an image part, the part opened when the first chunk is asked for. */
+async function* partFileChunks(openPart: (part: TreeSelector) => Promise<FileSystemTree>, part: TreeSelector, path: string,
+  pool: ChunkPool): AsyncGenerator<Uint8Array> {
+  yield* treeFileChunks(await openPart(part), path, pool);
 }

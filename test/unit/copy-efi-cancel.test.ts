@@ -3,8 +3,7 @@
 // (after the first chunk of the third file), and the call must throw CANCELLED and leave the folder exactly as
 // it was — every file hashed the same, nothing added, no temporary, the manifest or menu as before.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,17 +21,7 @@ import { MultibootService } from '../../main/services/multiboot.js';
 import { fixture } from '../fixtures/index.js';
 import { MemoryDiskProvider } from '../harness/memory-disk-provider.js';
 import { tierSuite } from '../harness/tier.js';
-
-/** path → sha256 (or 'dir') of everything under `root`. */
-async function tree(root: string, prefix = ''): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  for (const entry of await readdir(join(root, prefix), { withFileTypes: true })) {
-    const path = `${prefix}/${entry.name}`;
-    if (entry.isDirectory()) Object.assign(out, { [path]: 'dir' }, await tree(root, path));
-    else out[path] = createHash('sha256').update(await readFile(join(root, path))).digest('hex');
-  }
-  return out;
-}
+import { snapshotDirectory } from '../harness/tree-snapshot.js';
 
 /** The host writer; aborts `controller` once file number `nth` of a batch has handed over its first chunk. */
 function abortingWriter(controller: AbortController, nth: number): DurableWriter {
@@ -81,12 +70,12 @@ tierSuite('tools', 'cancelling copy-efi and multiboot add leaves the key as befo
     for (const earlier of [false, true]) {
       // Second round: the key already carries one copy (memtest's), so the manifest must come back as it was.
       if (earlier) await service(hostDurableWriter()).copy({ source: await fixture('memtest-usb-img'), target: key, replace: false, dryRun: false });
-      const before = await tree(key);
+      const before = await snapshotDirectory(key, false);
       const controller = new AbortController();
       await assert.rejects(service(abortingWriter(controller, 3)).copy({ source: installer, target: key, replace: false, dryRun: false, signal: controller.signal }),
         isCancelled);
       assert.ok(controller.signal.aborted);
-      assert.deepEqual(await tree(key), before, earlier ? 'with an earlier copy' : 'on a key without Bootkey files');
+      assert.deepEqual(await snapshotDirectory(key, false), before, earlier ? 'with an earlier copy' : 'on a key without Bootkey files');
     }
   });
 
@@ -106,11 +95,11 @@ tierSuite('tools', 'cancelling copy-efi and multiboot add leaves the key as befo
     await mkdir(join(key, 'boot/grub'), { recursive: true });
     await writeFile(join(key, '.bootkey/multiboot.json'), serializeSettings(defaultSettings()));
     await service(hostDurableWriter()).add(key, [await fixture('memtest-iso')]);
-    const before = await tree(key);
+    const before = await snapshotDirectory(key, false);
     const cfg = (await stat(join(key, 'boot/grub/grub.cfg'))).mtimeMs;
     const controller = new AbortController();
     await assert.rejects(service(abortingWriter(controller, 1)).add(key, [await fixture('installer-iso')], undefined, { signal: controller.signal }), isCancelled);
-    assert.deepEqual(await tree(key), before);
+    assert.deepEqual(await snapshotDirectory(key, false), before);
     assert.equal((await stat(join(key, 'boot/grub/grub.cfg'))).mtimeMs, cfg, 'the menu was not rewritten');
   });
 });

@@ -124,6 +124,27 @@ describe('durable writer: windows, batches, cancellation', () => {
     for (const f of files) assert.deepEqual(await readFile(join(dir, f.name)), f.data);
   });
 
+  test('adds running at once: results in the order of the calls, every window flushed before the renames', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'bootkey-dw-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    // Sizes around the window, and sources that wait at random: windows end in the middle of other files' writes.
+    const files = Array.from({ length: 40 }, (_, i) => ({ name: `f${i}`, data: randomBytes(3000 + ((i * 7919) % 60) * 1000) }));
+    async function* slow(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+      for await (const c of chunksOf(bytes, 8 * 1024)) {
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
+        yield c;
+      }
+    }
+    const batch = hostDurableWriter(32 * 1024).batch();
+    const durable = new Map<string, number>();
+    await Promise.all(files.map((f) => batch.add(join(dir, f.name), slow(f.data), { size: f.data.length, onDurable: (b) => durable.set(f.name, b) })));
+    const results = await batch.commit(async () => {
+      for (const f of files) assert.equal(durable.get(f.name), f.data.length, `${f.name} flushed before the renames`);
+    });
+    assert.deepEqual(results.map((r) => r.sha256), files.map((f) => createHash('sha256').update(f.data).digest('hex')));
+    for (const f of files) assert.deepEqual(await readFile(join(dir, f.name)), f.data);
+  });
+
   test('a batch of many files in a folder whose name holds a newline: flushed and renamed like any other', async (t) => {
     const dir = join(await mkdtemp(join(tmpdir(), 'bootkey-dw-')), 'new\nline');
     t.after(() => rm(dirname(dir), { recursive: true, force: true }));

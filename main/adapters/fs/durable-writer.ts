@@ -136,12 +136,13 @@ class HostBatch implements DurableBatch {
     cancelled(this.signal);
     const temp = options.tempPath ?? temporaryPathOf(path);
     if (dirname(temp) !== dirname(path)) throw new Error(`durable write: ${temp} is not beside ${path}`);
+    const file: Staged = { path, temp, options, device: 0, hash: createHash('sha256'), checks: new BlockChecks(), written: 0, durable: 0,
+      complete: false, renamed: false, readBack: 'medium' };
+    // In the list before the first await: adds running at once keep the order of their calls.
+    this.files.push(file);
     if (!options.replace && (await exists(path))) {
       throw new BootkeyError('CONFLICT', `${path} already exists`, { path });
     }
-    const file: Staged = { path, temp, options, device: 0, hash: createHash('sha256'), checks: new BlockChecks(), written: 0, durable: 0,
-      complete: false, renamed: false, readBack: 'medium' };
-    this.files.push(file);
     // A leftover of an interrupted write of ours is replaced; 'w' truncates it.
     file.handle = await open(temp, 'w');
     file.device = (await file.handle.stat()).dev;
@@ -225,18 +226,27 @@ class HostBatch implements DurableBatch {
     this.closing.add(closing);
   }
 
-  /** Starts flushing the window written so far, once the previous one is flushed. */
+  /**
+   * Queues the flush of the window written so far behind the previous one, and waits for the previous one:
+   * one flush runs while the next window is written. Chained, not assigned after the wait, so that two adds
+   * ending windows at once never leave a flush that commit does not wait for.
+   */
   private async endWindow(): Promise<void> {
     // What each file had written when the window ended: a flush that starts later covers at least that.
     const marks = new Map([...this.window].map((file) => [file, file.written]));
     this.window = new Set();
     this.windowBytes = 0;
-    await this.flushed;
+    const previous = this.flushed;
+    if (marks.size > 0) {
+      this.flushed = previous.then(() => {
+        cancelled(this.signal);
+        return this.flush(marks);
+      });
+      // Awaited by the next window or by commit/discard; a failure must not surface as unhandled before that.
+      this.flushed.catch(() => undefined);
+    }
+    await previous;
     cancelled(this.signal);
-    if (marks.size === 0) return;
-    this.flushed = this.flush(marks);
-    // Awaited by the next window or by commit/discard; a failure must not surface as unhandled before that.
-    this.flushed.catch(() => undefined);
   }
 
   private async flush(marks: Map<Staged, number>): Promise<void> {

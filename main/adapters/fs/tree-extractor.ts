@@ -2,6 +2,7 @@ import { lstat, mkdir, open, symlink, utimes, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BootkeyError } from '../../core/errors.js';
 import { walkTree, type FileSystemTree, type TreeEntry } from '../../core/filesystem-tree.js';
+import { inParallel } from '../../core/in-parallel.js';
 import type { ExtractProgress, ExtractSummary } from '../../ports/extract.js';
 
 /**
@@ -68,24 +69,6 @@ export async function extractTree(
   // Deepest first, so a read-only directory is made read-only after its contents are in place.
   for (const dir of directories.reverse()) await applyMeta(outPath(dir), dir);
   return summary;
-}
-
-/** Runs `work` over `items` with at most `limit` at a time; after a failure starts no more, then throws the first. */
-async function inParallel<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { error: unknown } | undefined;
-  const worker = async () => {
-    while (!failure && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await work(item);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure) throw failure.error;
 }
 
 function parentOf(path: string): string {
