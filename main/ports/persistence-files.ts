@@ -62,9 +62,10 @@ export interface PersistenceFiles {
   digest(path: string, want: { sha256: boolean; blockBytes?: number }): Promise<FileDigests>;
   /**
    * A new file (CONFLICT if it exists) made of `pieces` in order: bytes given, or ranges copied from the files
-   * `from` names; flushed with its folder.
+   * `from` names; flushed with its folder. An aborted `signal` stops it within one copy window (BootkeyError
+   * CANCELLED), the file left half written for the caller to remove.
    */
-  writePieces(path: string, pieces: readonly ImagePiece[], from: Record<'old' | 'changed', string>): Promise<void>;
+  writePieces(path: string, pieces: readonly ImagePiece[], from: Record<'old' | 'changed', string>, signal?: AbortSignal): Promise<void>;
 }
 
 /** squashfs-tools on image files (no root, no mount). `inner` is a path inside the image, like LiveOS/rootfs.img. */

@@ -53,7 +53,7 @@ export async function rebuildReusingBlocks(deps: { files: PersistenceFiles; squa
     if (want !== got) return `mksquashfs stored other compressor options (${got || 'none'}) than the old image's (${want || 'none'})`;
   }
   const layout = layoutReusedImage(image, changed, replacement, job.modTime);
-  await files.writePieces(job.fresh, layout.pieces, { old: job.old, changed: blocksImage });
+  await files.writePieces(job.fresh, layout.pieces, { old: job.old, changed: blocksImage }, job.signal);
   await files.remove(blocksImage);
   return layout.reused;
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -11,14 +11,14 @@ import { e2fsprogs } from '../../main/adapters/persistence/e2fsprogs.js';
 import { hostPersistenceFiles } from '../../main/adapters/persistence/host-persistence-files.js';
 import { squashfsTools } from '../../main/adapters/persistence/squashfs-tools.js';
 import { BootkeyError } from '../../main/core/errors.js';
-import type { SquashfsTools } from '../../main/ports/persistence-files.js';
+import type { PersistenceFiles, SquashfsTools } from '../../main/ports/persistence-files.js';
 import { MERGE_PHASES, PersistenceService, type MergeProgress } from '../../main/services/persistence.js';
 import { fixture } from '../fixtures/index.js';
 import { tierSuite } from '../harness/tier.js';
 
 /**
  * Cancelling a merge (the long job): at each point before the swap — before it starts, while unsquashfs
- * extracts, while mksquashfs builds — it ends in BootkeyError CANCELLED with the old squashfs.img and the
+ * extracts, while mksquashfs builds, while the new image is written from the old one's blocks — it ends in BootkeyError CANCELLED with the old squashfs.img and the
  * overlay byte for byte as they were, and no temporary left on the key or in the work folder. Real tools on a
  * folder key (the UML merge test proves the merge itself). Also the steps a whole merge reports, in order.
  */
@@ -33,15 +33,16 @@ tierSuite('tools', 'persist merge cancelled', () => {
   });
   after(() => rmSync(base, { recursive: true, force: true }));
 
-  /** A folder key with the live image and a new dm overlay from `persist create`, and a service whose tools `hook` wraps. */
-  async function keyWith(name: string, hook: (tools: SquashfsTools) => SquashfsTools, image = squashfs) {
+  /** A folder key with the live image and a new dm overlay from `persist create`, and a service whose tools `hook` (and files `hookFiles`) wraps. */
+  async function keyWith(name: string, hook: (tools: SquashfsTools) => SquashfsTools, image = squashfs,
+    hookFiles: (files: PersistenceFiles) => PersistenceFiles = (f) => f) {
     const key = join(base, name);
     const work = join(base, `${name}-work`);
     mkdirSync(join(key, 'LiveOS'), { recursive: true });
     mkdirSync(work);
     copyFileSync(image, join(key, 'LiveOS', 'squashfs.img'));
     const service = new PersistenceService({
-      files: hostPersistenceFiles, ext4: e2fsprogs, squashfs: hook(squashfsTools), now: () => new Date(),
+      files: hookFiles(hostPersistenceFiles), ext4: e2fsprogs, squashfs: hook(squashfsTools), now: () => new Date(),
       keyFiles: hostKeyFiles, writer: hostDurableWriter(),
       openTarget: async () => ({
         root: key, fsType: 'ext4', freeBytes: 1 << 30, uuid: 'KEY-0001', label: 'LIVE',
@@ -98,6 +99,26 @@ tierSuite('tools', 'persist merge cancelled', () => {
     }));
     await assertCancelledAndUntouched(run, run.service.merge(run.key, run.work, {}, undefined, { signal: controller.signal }));
     assert.ok(built);
+  });
+
+  test('aborted while the new image is written from the old one\'s blocks: it stops within a window, the half-written image is removed', async () => {
+    const controller = new AbortController();
+    let stopped: { written: number; whole: number } | undefined;
+    const run = await keyWith('pieces', (t) => t, squashfs, (files) => ({
+      ...files,
+      writePieces: async (path, pieces, from, signal) => {
+        controller.abort();
+        const whole = pieces.reduce((sum, p) => sum + ('bytes' in p ? p.bytes.length : p.length), 0);
+        try {
+          await files.writePieces(path, pieces, from, signal);
+        } finally {
+          stopped = { written: statSync(path).size, whole };
+        }
+      },
+    }));
+    await assertCancelledAndUntouched(run, run.service.merge(run.key, run.work, {}, undefined, { signal: controller.signal }));
+    assert.ok(stopped, 'the merge took the reused-block path');
+    assert.ok(stopped.written <= 4 << 20 && stopped.written < stopped.whole, `stopped after ${stopped.written} of ${stopped.whole} bytes`);
   });
 
   test('not aborted: the same set-up merges (the cancels above are not failures of another kind)', async () => {

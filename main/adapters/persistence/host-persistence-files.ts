@@ -1,5 +1,6 @@
 import { mkdtemp, open, type FileHandle, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { throwIfCancelled } from '../../core/cancellation.js';
 import type { PersistenceEntry, PersistenceFiles } from '../../ports/persistence-files.js';
 import { syncDirectory } from '../fs/durable-writer.js';
 import { FileByteSource } from '../fs/file-byte-source.js';
@@ -160,7 +161,7 @@ export const hostPersistenceFiles: PersistenceFiles = {
   }),
   hash: (path) => guarded(path, () => hashFile(path)),
   digest: (path, want) => guarded(path, () => digestFile(path, want)),
-  writePieces: (path, pieces, from) => guarded(path, async () => {
+  writePieces: (path, pieces, from, signal) => guarded(path, async () => {
     const old = await open(from.old, 'r');
     let changed: FileHandle | undefined;
     let target: FileHandle | undefined;
@@ -179,6 +180,7 @@ export const hostPersistenceFiles: PersistenceFiles = {
         }
         const source = piece.from === 'old' ? old : (changed ??= await open(from.changed, 'r'));
         for (let done = 0; done < piece.length;) {
+          throwIfCancelled(signal, 'writing the new image was stopped: cancelled');
           const length = Math.min(COPY_WINDOW, piece.length - done);
           const { bytesRead } = await source.read(buffer, 0, length, piece.offset + done);
           if (bytesRead !== length) throw new Error(`${from[piece.from]} ends at ${piece.offset + done + bytesRead}, inside the bytes to copy`);
