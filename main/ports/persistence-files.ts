@@ -70,8 +70,8 @@ export interface PersistenceFiles {
 
 /** squashfs-tools on image files (no root, no mount). `inner` is a path inside the image, like LiveOS/rootfs.img. */
 export interface SquashfsTools {
-  /** The size of a regular file in the image, or undefined when there is none at `inner`. */
-  fileSize(image: string, inner: string): Promise<number | undefined>;
+  /** Every regular file in the image by its path inside (like LiveOS/rootfs.img), with its size. */
+  fileSizes(image: string): Promise<Map<string, number>>;
   /** Extracts one file to `dir`/`inner`, or (inner undefined) the whole image to `dir` (holes kept); an aborted `signal` stops the tool (BootkeyError CANCELLED). */
   extract(image: string, inner: string | undefined, dir: string, signal?: AbortSignal): Promise<void>;
   /**

@@ -736,7 +736,7 @@ export class PersistenceService {
    */
   private async checkOverlay(file: PersistenceFile, workParent: string): Promise<OverlayCheck | { notChecked: string }> {
     const { squashfs } = this.originOf(file);
-    const rootfsBytes = await this.rootfsSize(squashfs);
+    const { rootfsBytes } = await this.contentSizes(squashfs);
     const { copies } = await this.overlayCopies(file.path, rootfsBytes);
     const { freeBytes } = await this.deps.files.space(workParent);
     if (freeBytes < rootfsBytes) return { notChecked: `a scratch copy of rootfs.img needs ${rootfsBytes} free bytes in ${workParent} and there are ${freeBytes}` };
@@ -828,10 +828,12 @@ export class PersistenceService {
         if (error instanceof ParseError) return error.message;
         throw error;
       });
-      // The reuse reader found rootfs.img's inode already; otherwise unsquashfs lists it.
-      const rootfsBytes = typeof reuse === 'string' ? await this.rootfsSize(squashfs) : reuse.image.file.size;
+      // The reuse reader found rootfs.img's inode already, and only it is extracted; a whole rebuild extracts
+      // every file, which unsquashfs lists.
+      const { rootfsBytes, allBytes } = typeof reuse === 'string' ? await this.contentSizes(squashfs)
+        : { rootfsBytes: reuse.image.file.size, allBytes: reuse.image.file.size };
       const { usage, exceptions, copies } = await this.overlayCopies(file.path, rootfsBytes);
-      const space = planMergeSpace({ rootfsBytes, squashfsBytes: info.bytesUsed, changedBytes: exceptions * usage.chunkSectors * SECTOR_BYTES });
+      const space = planMergeSpace({ extractedBytes: allBytes, squashfsBytes: info.bytesUsed, changedBytes: exceptions * usage.chunkSectors * SECTOR_BYTES });
       const [workSpace, keySpace] = await Promise.all([this.deps.files.space(workParent), this.deps.files.space(dir)]);
       checkMergeSpace(space, workSpace, { ...keySpace, freeBytes: Math.min(keySpace.freeBytes, target.freeBytes) });
       lap('plan');
@@ -932,11 +934,12 @@ export class PersistenceService {
     return { dir, squashfs: `${dir}/squashfs.img` };
   }
 
-  /** The size of LiveOS/rootfs.img in `squashfs` (NOT_FOUND when it has none: its root tree has no dm origin). */
-  private async rootfsSize(squashfs: string): Promise<number> {
-    const bytes = await this.deps.squashfs.fileSize(squashfs, ROOTFS_IN_SQUASHFS);
-    if (bytes === undefined) throw new BootkeyError('NOT_FOUND', `${squashfs} holds no ${ROOTFS_IN_SQUASHFS}: only images with a rootfs.img have dm overlays`);
-    return bytes;
+  /** The size of LiveOS/rootfs.img in `squashfs` (NOT_FOUND when it has none: its root tree has no dm origin) and of all its files. */
+  private async contentSizes(squashfs: string): Promise<{ rootfsBytes: number; allBytes: number }> {
+    const sizes = await this.deps.squashfs.fileSizes(squashfs);
+    const rootfsBytes = sizes.get(ROOTFS_IN_SQUASHFS);
+    if (rootfsBytes === undefined) throw new BootkeyError('NOT_FOUND', `${squashfs} holds no ${ROOTFS_IN_SQUASHFS}: only images with a rootfs.img have dm overlays`);
+    return { rootfsBytes, allBytes: [...sizes.values()].reduce((sum, bytes) => sum + bytes, 0) };
   }
 
   /** A dm overlay's exception table as positioned copies onto a rootfs.img of `rootfsBytes` (what its snapshot shows). */

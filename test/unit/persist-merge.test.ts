@@ -69,7 +69,7 @@ describe('the squashfs blocks a merge compresses again', () => {
 });
 
 describe('merge space', () => {
-  const space = planMergeSpace({ rootfsBytes: 1000 << 20, squashfsBytes: 400 << 20, changedBytes: 50 << 20 });
+  const space = planMergeSpace({ extractedBytes: 1000 << 20, squashfsBytes: 400 << 20, changedBytes: 50 << 20 });
   test('work holds the whole rootfs.img; the key the old image plus the changed chunks, with margin', () => {
     assert.equal(space.workBytes, 1000 << 20);
     assert.ok(space.keyBytes >= 450 << 20 && space.keyBytes < 460 << 20);

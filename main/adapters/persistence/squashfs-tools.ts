@@ -12,13 +12,14 @@ const LISTING_LINE = /^-\S+ \S+\s+(\d+) \d{4}-\d\d-\d\d \d\d:\d\d squashfs-root\
 
 /** unsquashfs / mksquashfs on image files: no root, no loop device, no mount. */
 export const squashfsTools: SquashfsTools = {
-  async fileSize(image, inner) {
-    const listing = await mustSucceed('unsquashfs', ['-lln', image, inner], PACKAGE);
+  async fileSizes(image) {
+    const listing = await mustSucceed('unsquashfs', ['-lln', image], PACKAGE);
+    const sizes = new Map<string, number>();
     for (const line of listing.split('\n')) {
       const match = LISTING_LINE.exec(line);
-      if (match && match[2] === inner) return Number(match[1]);
+      if (match) sizes.set(match[2] as string, Number(match[1]));
     }
-    return undefined;
+    return sizes;
   },
   async extract(image, inner, dir, signal) {
     // -d must not exist yet: unsquashfs makes it (and keeps holes: sparse files by default). Its default data and

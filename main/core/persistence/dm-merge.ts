@@ -50,8 +50,11 @@ export function planMergeCopies(exceptions: readonly DmException[], chunkSectors
 }
 
 export interface MergeSpaceRequest {
-  /** Apparent size of LiveOS/rootfs.img (the work copy may be that large: assume no holes). */
-  rootfsBytes: number;
+  /**
+   * Apparent size of what is extracted into the work folder (assume no holes): LiveOS/rootfs.img, or every file
+   * of the image when it is rebuilt whole.
+   */
+  extractedBytes: number;
   /** The current squashfs.img. */
   squashfsBytes: number;
   /** Bytes the overlay changes (exceptions × chunk). */
@@ -59,7 +62,7 @@ export interface MergeSpaceRequest {
 }
 
 export interface MergeSpace {
-  /** In the work folder: the extracted, merged rootfs.img. */
+  /** In the work folder: the extracted files, the merged rootfs.img among them. */
   workBytes: number;
   /** On the key: the new squashfs.img beside the old one until it is verified. */
   keyBytes: number;
@@ -72,7 +75,7 @@ export interface MergeSpace {
  */
 export function planMergeSpace(request: MergeSpaceRequest): MergeSpace {
   const squashfs = request.squashfsBytes + request.changedBytes;
-  return { workBytes: request.rootfsBytes, keyBytes: Math.ceil(squashfs * 1.01) + (1 << 20) };
+  return { workBytes: request.extractedBytes, keyBytes: Math.ceil(squashfs * 1.01) + (1 << 20) };
 }
 
 /** Checks free space for both places; when they share a filesystem the sum must fit there. */

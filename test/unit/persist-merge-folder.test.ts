@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,12 +18,16 @@ import { fixture } from '../fixtures/index.js';
 import { tierSuite } from '../harness/tier.js';
 
 /**
- * Cancelling a merge (the long job): at each point before the swap — before it starts, while unsquashfs
- * extracts, while mksquashfs builds, while the new image is written from the old one's blocks — it ends in BootkeyError CANCELLED with the old squashfs.img and the
- * overlay byte for byte as they were, and no temporary left on the key or in the work folder. Real tools on a
- * folder key (the UML merge test proves the merge itself). Also the steps a whole merge reports, in order.
+ * The merge on a folder key with the real tools (the UML merge test proves the merge itself on a kernel's overlay):
+ * - cancelled at each point before the swap (before it starts, while unsquashfs extracts, while mksquashfs builds,
+ *   while the new image is written from the old one's blocks), it ends in BootkeyError CANCELLED with the old
+ *   squashfs.img and the overlay byte for byte as they were, and no temporary left on the key or in the work folder;
+ * - where the old image's blocks cannot be reused (another file beside rootfs.img, no room for the changed blocks,
+ *   other compressor options), everything is compressed again with the reason given, and a whole rebuild is
+ *   refused before anything is written when the work folder cannot hold every file of the image;
+ * - the steps a whole merge reports, in order.
  */
-tierSuite('tools', 'persist merge cancelled', () => {
+tierSuite('tools', 'persist merge on a folder key: cancels, fallbacks, progress', () => {
   let base: string;
   let squashfs: string;
   let rootfs: string;
@@ -54,8 +59,37 @@ tierSuite('tools', 'persist merge cancelled', () => {
     return { key, work, service, overlay, hashes: { image: (await hashFile(join(key, 'LiveOS', 'squashfs.img'))).sha256, overlay: (await hashFile(overlay)).sha256 } };
   }
 
+  /**
+   * A device-mapper store as the kernel lays it out (4 KiB chunks: header, then areas of one metadata chunk and
+   * 256 data chunks) whose `count` exceptions hold rootfs.img's own chunks 0…count-1: chunks the merge changes,
+   * and a merged filesystem e2fsck finds clean.
+   */
+  function writeOwnChunks(overlay: string, count: number): void {
+    const origin = readFileSync(rootfs);
+    const areas = Math.ceil(count / 256);
+    const store = Buffer.alloc((1 + areas * 257) * 4096);
+    store.writeUInt32LE(0x70416e53, 0); // SnAp
+    store.writeUInt32LE(1, 4); // valid
+    store.writeUInt32LE(1, 8);
+    store.writeUInt32LE(8, 12); // sectors a chunk
+    for (let i = 0; i < count; i++) {
+      const area = Math.floor(i / 256);
+      const metadata = 1 + area * 257;
+      const data = metadata + 1 + (i % 256);
+      store.writeBigUInt64LE(BigInt(i), metadata * 4096 + (i % 256) * 16);
+      store.writeBigUInt64LE(BigInt(data), metadata * 4096 + (i % 256) * 16 + 8);
+      origin.copy(store, data * 4096, i * 4096, (i + 1) * 4096);
+    }
+    writeFileSync(overlay, store);
+  }
+
   async function assertCancelledAndUntouched(run: Awaited<ReturnType<typeof keyWith>>, merge: Promise<unknown>) {
-    await assert.rejects(merge, (e: unknown) => e instanceof BootkeyError && e.code === 'CANCELLED');
+    await assertRefusedAndUntouched(run, merge, (e) => e.code === 'CANCELLED');
+  }
+
+  /** The merge fails as `expected` says, with the image and overlay byte for byte as they were and nothing left behind. */
+  async function assertRefusedAndUntouched(run: Awaited<ReturnType<typeof keyWith>>, merge: Promise<unknown>, expected: (e: BootkeyError) => boolean) {
+    await assert.rejects(merge, (e: unknown) => e instanceof BootkeyError && expected(e));
     assert.equal((await hashFile(join(run.key, 'LiveOS', 'squashfs.img'))).sha256, run.hashes.image);
     assert.equal((await hashFile(run.overlay)).sha256, run.hashes.overlay);
     assert.deepEqual(readdirSync(join(run.key, 'LiveOS')).sort(), ['overlay-LIVE-KEY-0001', 'squashfs.img']);
@@ -145,28 +179,57 @@ tierSuite('tools', 'persist merge cancelled', () => {
     assert.notEqual((await hashFile(merged)).sha256, run.hashes.image);
   });
 
+  test('a whole rebuild needs room for every file of the image in the work folder: refused before anything is written when it has room for rootfs.img alone', async () => {
+    const tree = join(base, 'big-extra-tree');
+    mkdirSync(join(tree, 'LiveOS'), { recursive: true });
+    execFileSync('cp', ['--sparse=always', rootfs, join(tree, 'LiveOS', 'rootfs.img')]);
+    writeFileSync(join(tree, 'LiveOS', 'extra.bin'), randomBytes(4 << 20));
+    const image = join(base, 'big-extra.img');
+    execFileSync('mksquashfs', [tree, image, '-noappend', '-all-root', '-quiet', '-no-progress']);
+    const rootfsBytes = statSync(rootfs).size;
+    // The work folder on a filesystem of its own with 1 MiB more than rootfs.img: enough for the reusing merge, not for this one.
+    const run = await keyWith('big-extra', (t) => t, image, (files) => ({
+      ...files,
+      space: async (dir) => (dir === join(base, 'big-extra-work') ? { freeBytes: rootfsBytes + (1 << 20), device: -1 } : files.space(dir)),
+    }));
+    await assertRefusedAndUntouched(run, run.service.merge(run.key, run.work, {}, undefined),
+      (e) => e.code === 'NOT_ENOUGH_SPACE' && /in the work folder/.test(e.message));
+  });
+
+  test('no room in the work folder for the changed blocks: everything compressed by mksquashfs, with the reason', async () => {
+    const work = join(base, 'no-room-work');
+    const run = await keyWith('no-room', (t) => t, squashfs, (files) => ({
+      ...files,
+      // The plan sees the work folder's real space; the rebuild, in its own sub-folder, finds none left.
+      space: async (dir) => (dir.startsWith(`${work}/`) ? { ...(await files.space(dir)), freeBytes: 0 } : files.space(dir)),
+    }));
+    writeOwnChunks(run.overlay, 3);
+    const result = await run.service.merge(run.key, run.work, {}, undefined);
+    assert.match(result.rebuild.method === 'mksquashfs' ? result.rebuild.why : '', /^the work folder has no room for the \d+ changed blocks$/,
+      JSON.stringify(result.rebuild));
+    // unsquashfs reads the merged rootfs.img out of the image mksquashfs made, and nothing is left in the work folder.
+    const image = join(run.key, 'LiveOS', 'squashfs.img');
+    assert.equal(execFileSync('sh', ['-c', 'unsquashfs -cat "$1" LiveOS/rootfs.img | sha256sum', 'sh', image], { encoding: 'utf8' }).split(' ')[0], result.rootfsSha256);
+    assert.deepEqual(readdirSync(run.work), []);
+  });
+
+  test('mksquashfs storing other compressor options for the changed blocks than the old image has: everything compressed again, with the reason', async () => {
+    const run = await keyWith('other-options', (t) => ({
+      ...t,
+      // gzip level 9 is the default and leaves no options block; level 1 stores one.
+      build: (dir, out, options) => t.build(dir, out, options.blocksOnly ? { ...options, compressorArgs: ['-Xcompression-level', '1'] } : options),
+    }));
+    writeOwnChunks(run.overlay, 3);
+    const result = await run.service.merge(run.key, run.work, {}, undefined);
+    assert.match(result.rebuild.method === 'mksquashfs' ? result.rebuild.why : '', /^mksquashfs stored other compressor options \(\w+\) than the old image's \(none\)$/,
+      JSON.stringify(result.rebuild));
+  });
+
   test('progress: every step once, in order; the apply step counts the changed chunks’ bytes in batches up to all of them', async () => {
-    // A device-mapper store as the kernel lays it out (4 KiB chunks: header, then areas of one metadata chunk and
-    // 256 data chunks) whose 4200 exceptions hold rootfs.img's own chunks 0…4199: over 16 MiB, so more than one
-    // batch, and a merged filesystem e2fsck finds clean.
+    // 4200 exceptions: over 16 MiB, so more than one batch.
     const run = await keyWith('progress', (t) => t);
-    const origin = readFileSync(rootfs);
     const count = 4200;
-    const areas = Math.ceil(count / 256);
-    const store = Buffer.alloc((1 + areas * 257) * 4096);
-    store.writeUInt32LE(0x70416e53, 0); // SnAp
-    store.writeUInt32LE(1, 4); // valid
-    store.writeUInt32LE(1, 8);
-    store.writeUInt32LE(8, 12); // sectors a chunk
-    for (let i = 0; i < count; i++) {
-      const area = Math.floor(i / 256);
-      const metadata = 1 + area * 257;
-      const data = metadata + 1 + (i % 256);
-      store.writeBigUInt64LE(BigInt(i), metadata * 4096 + (i % 256) * 16);
-      store.writeBigUInt64LE(BigInt(data), metadata * 4096 + (i % 256) * 16 + 8);
-      origin.copy(store, data * 4096, i * 4096, (i + 1) * 4096);
-    }
-    writeFileSync(run.overlay, store);
+    writeOwnChunks(run.overlay, count);
     const seen: MergeProgress[] = [];
     const result = await run.service.merge(run.key, run.work, {}, undefined, { onProgress: (p) => seen.push(p) });
     assert.equal(result.exceptions, count);
