@@ -11,16 +11,19 @@ import { hostPersistenceFiles } from '../../main/adapters/persistence/host-persi
 import { squashfsTools } from '../../main/adapters/persistence/squashfs-tools.js';
 import { PersistenceService, type OverlayCheck } from '../../main/services/persistence.js';
 import { fixture } from '../fixtures/index.js';
+import { bootkeyInProcess as bootkey } from '../harness/cli-in-process.js';
 import { tierSuite } from '../harness/tier.js';
 
 /**
  * After a dm overlay is recovered, the filesystem it shows is checked on a scratch copy (rootfs.img extracted,
  * the overlay's chunks copied on) with e2fsck: clean, repairable, or beyond repair. Real tools on a folder key
  * holding the LiveOS fixture, with stores written the kernel's way (header, exception area, data chunks) and
- * left marked Invalid. The UML test shows the check agrees with e2fsck -n on the kernel's own snapshot.
+ * left marked Invalid. The UML test shows the check agrees with e2fsck -n on the kernel's own snapshot. The
+ * command line's words for each verdict, through the real CLI.
  */
 tierSuite('tools', 'persist recover checks the overlay\'s filesystem', () => {
   const CHUNK = 4096;
+  const OVERLAY = 'overlay-LIVE-KEY-0001';
   let base: string;
   let squashfs: string;
   let rootfs: Buffer;
@@ -36,8 +39,8 @@ tierSuite('tools', 'persist recover checks the overlay\'s filesystem', () => {
   });
   after(() => rmSync(base, { recursive: true, force: true }));
 
-  /** A key whose overlay, marked Invalid, replaces these 4 KiB blocks of rootfs.img; recovered with a work folder. */
-  async function recoverWith(name: string, changes: [block: number, bytes: Buffer][], work = true, image = squashfs) {
+  /** A folder key holding `image` and an overlay, marked Invalid, that replaces these 4 KiB blocks of rootfs.img. */
+  function keyWith(name: string, changes: [block: number, bytes: Buffer][], image = squashfs): { key: string; store: Buffer } {
     const key = join(base, name);
     mkdirSync(join(key, 'LiveOS'), { recursive: true });
     copyFileSync(image, join(key, 'LiveOS', 'squashfs.img'));
@@ -51,7 +54,13 @@ tierSuite('tools', 'persist recover checks the overlay\'s filesystem', () => {
       store.writeBigUInt64LE(BigInt(2 + i), CHUNK + 16 * i + 8);
       bytes.copy(store, (2 + i) * CHUNK);
     });
-    writeFileSync(join(key, 'LiveOS', 'overlay-LIVE-KEY-0001'), store);
+    writeFileSync(join(key, 'LiveOS', OVERLAY), store);
+    return { key, store };
+  }
+
+  /** keyWith's key, recovered (with a work folder unless `work` is false). */
+  async function recoverWith(name: string, changes: [block: number, bytes: Buffer][], work = true, image = squashfs) {
+    const { key, store } = keyWith(name, changes, image);
     const workDir = join(base, `${name}-work`);
     mkdirSync(workDir);
     const service = new PersistenceService({
@@ -68,7 +77,7 @@ tierSuite('tools', 'persist recover checks the overlay\'s filesystem', () => {
     // The check writes nothing on the key: the image as it was, the overlay changed only in its valid flag.
     assert.ok(readFileSync(join(key, 'LiveOS', 'squashfs.img')).equals(imageBefore));
     store.writeUInt32LE(1, 4);
-    assert.ok(readFileSync(join(key, 'LiveOS', 'overlay-LIVE-KEY-0001')).equals(store));
+    assert.ok(readFileSync(join(key, 'LiveOS', OVERLAY)).equals(store));
     return result;
   }
 
@@ -109,8 +118,33 @@ tierSuite('tools', 'persist recover checks the overlay\'s filesystem', () => {
     assert.match((r.overlayCheck as { notChecked: string }).notChecked, /holds no LiveOS\/rootfs\.img/);
   });
 
-    test('without a work folder it says it did not check', async () => {
+  test('without a work folder it says it did not check', async () => {
     const r = await recoverWith('nowork', [], false);
     assert.deepEqual(r.overlayCheck, { notChecked: 'no work folder for a scratch copy of rootfs.img' });
+  });
+
+  test('bootkey persist recover says each verdict in words, with what to do next', async () => {
+    const rootTree = join(base, 'cli-root-tree');
+    mkdirSync(rootTree);
+    writeFileSync(join(rootTree, 'hostname'), 'live\n');
+    const rootTreeImage = join(base, 'cli-root-tree.img');
+    execFileSync('mksquashfs', [rootTree, rootTreeImage, '-noappend', '-all-root', '-quiet', '-no-progress']);
+    const cases: [string, [number, Buffer][], string, RegExp][] = [
+      ['cli-clean', [], squashfs, /^ {2}its filesystem is clean \(e2fsck -f -n on a scratch copy of what it shows\)$/m],
+      ['cli-bitmap', [[bitmapBlock, Buffer.alloc(CHUNK)]], squashfs,
+        /^ {2}e2fsck -f -n found errors \(status 4\); e2fsck -y repairs them on a scratch copy: merge the overlay to repair them for good, or reset it$/m],
+      ['cli-superblock', [[0, Buffer.alloc(CHUNK, 0x5a)]], squashfs,
+        /^ {2}e2fsck -f -n found errors \(status \d+\); beyond repair \(e2fsck -y status \d+\): reset the overlay \(everything written to it is lost\)$/m],
+      ['cli-root-tree', [], rootTreeImage, /^ {2}its filesystem was not checked: .*holds no LiveOS\/rootfs\.img/m],
+    ];
+    for (const [name, changes, image, said] of cases) {
+      const { key } = keyWith(name, changes, image);
+      const work = join(base, `${name}-work`);
+      mkdirSync(work);
+      const { code, stdout, stderr } = await bootkey('persist', 'recover', key, OVERLAY, '--yes', '--work', work);
+      assert.equal(code, 0, stderr);
+      assert.match(stdout, /^recovered .*overlay-LIVE-KEY-0001 \(header saved in /);
+      assert.match(stdout, said, name);
+    }
   });
 });
