@@ -11,6 +11,7 @@ import { temporaryPathOf } from '../../core/key-manifest.js';
 import type { DurableBatch, DurableWriteOptions, DurableWriteResult, DurableWriter } from '../../ports/durable-writer.js';
 import { runTool, TOOL_ENV } from '../run-tool.js';
 import { translateErrno } from './image-files.js';
+import { readFull, writeAll } from './positioned-io.js';
 
 /**
  * Bytes per flush window. One window is flushed while the next is written (at most one outstanding), so
@@ -378,23 +379,6 @@ async function readThrough(handle: FileHandle, buffer: Uint8Array, signal: Abort
   } finally {
     await Promise.all([...pending.values()].map((p) => p.catch(() => undefined)));
   }
-}
-
-async function writeAll(handle: FileHandle, chunk: Uint8Array, position: number): Promise<void> {
-  for (let at = 0; at < chunk.length;) {
-    const { bytesWritten } = await handle.write(chunk, at, chunk.length - at, position + at);
-    at += bytesWritten;
-  }
-}
-
-async function readFull(handle: FileHandle, into: Uint8Array, position: number): Promise<number> {
-  let done = 0;
-  while (done < into.length) {
-    const { bytesRead } = await handle.read(into, done, into.length - done, position + done);
-    if (bytesRead === 0) break;
-    done += bytesRead;
-  }
-  return done;
 }
 
 /** Node's global WebAssembly, which the ES2022 library types do not declare. */

@@ -1,5 +1,6 @@
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import type { ByteSource } from '../../ports/byte-source.js';
+import { readFull } from './positioned-io.js';
 
 /** A ByteSource over a regular file or a block device, read with positioned reads (no whole-file loads). */
 export class FileByteSource implements ByteSource {
@@ -28,14 +29,7 @@ export class FileByteSource implements ByteSource {
   }
 
   async readInto(offset: number, target: Uint8Array): Promise<number> {
-    const wanted = Math.max(0, Math.min(target.length, this.size - offset));
-    let done = 0;
-    while (done < wanted) {
-      const { bytesRead } = await this.handle.read(target, done, wanted - done, offset + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    return done;
+    return readFull(this.handle, target.subarray(0, Math.max(0, Math.min(target.length, this.size - offset))), offset);
   }
 
   close(): Promise<void> {

@@ -5,6 +5,7 @@ import type { KeyFiles, PathKind } from '../../ports/key-files.js';
 import { syncDirectory } from './durable-writer.js';
 import { hashFile } from './file-hash.js';
 import { translateErrno } from './image-files.js';
+import { readFull } from './positioned-io.js';
 
 async function guarded<T>(path: string, work: () => Promise<T>): Promise<T> {
   try {
@@ -71,12 +72,7 @@ export const hostKeyFiles: KeyFiles = {
       // A file the key's owner (or damage) made huge is an expected failure, typed like readFile's in core.
       if (size > maxBytes) throw new BootkeyError('FILE_TOO_LARGE', `${path} is ${size} bytes, more than ${maxBytes} allowed here`, { path, size });
       const bytes = new Uint8Array(size);
-      for (let at = 0; at < size;) {
-        const { bytesRead } = await handle.read(bytes, at, size - at, at);
-        if (bytesRead === 0) break;
-        at += bytesRead;
-      }
-      return bytes;
+      return bytes.subarray(0, await readFull(handle, bytes, 0));
     } finally {
       await handle.close();
     }

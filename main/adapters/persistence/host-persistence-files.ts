@@ -6,6 +6,7 @@ import { syncDirectory } from '../fs/durable-writer.js';
 import { FileByteSource } from '../fs/file-byte-source.js';
 import { translateErrno } from '../fs/image-files.js';
 import { digestFile, hashFile } from '../fs/file-hash.js';
+import { writeAll } from '../fs/positioned-io.js';
 
 async function guarded<T>(path: string, work: () => Promise<T>): Promise<T> {
   try {
@@ -15,8 +16,6 @@ async function guarded<T>(path: string, work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Zeros written in this size when a file must really hold them (FAT has no holes; ftruncate zero-fills there too). */
-const ZERO_WINDOW = 1 << 20;
 /** Merge copies move at most this much per read/write pair. */
 const COPY_WINDOW = 4 << 20;
 const ZEROS = Buffer.alloc(COPY_WINDOW);
@@ -72,10 +71,7 @@ export const hostPersistenceFiles: PersistenceFiles = {
   writeAt: (path, offset, bytes) => guarded(path, async () => {
     const handle = await open(path, 'r+');
     try {
-      for (let done = 0; done < bytes.length;) {
-        const { bytesWritten } = await handle.write(bytes, done, Math.min(ZERO_WINDOW, bytes.length - done), offset + done);
-        done += bytesWritten;
-      }
+      await writeAll(handle, bytes, offset);
       await handle.datasync();
     } finally {
       await handle.close();
@@ -136,10 +132,7 @@ export const hostPersistenceFiles: PersistenceFiles = {
               continue;
             }
           }
-          for (let put = 0; put < length;) {
-            const { bytesWritten } = await target.write(data, put, length - put, copy.originOffset + done + put);
-            put += bytesWritten;
-          }
+          await writeAll(target, data, copy.originOffset + done);
           writtenBytes += length;
           done += length;
         }
@@ -168,7 +161,7 @@ export const hostPersistenceFiles: PersistenceFiles = {
     const buffer = Buffer.alloc(COPY_WINDOW);
     let at = 0;
     const write = async (into: FileHandle, bytes: Uint8Array) => {
-      for (let put = 0; put < bytes.length;) put += (await into.write(bytes, put, bytes.length - put, at + put)).bytesWritten;
+      await writeAll(into, bytes, at);
       at += bytes.length;
     };
     try {
