@@ -23,6 +23,8 @@ import type { KeyTarget, KeyTargetOptions } from './key-target.js';
  * overlap; a larger file is added alone, so that its clusters on a FAT key are not interleaved with another's.
  */
 const SMALL_FILES_IN_FLIGHT = 4;
+/** Names looked up on the key at once while planning. */
+const LOOKUPS_IN_FLIGHT = 8;
 
 export interface CopyEfiDeps {
   images: ImageFiles;
@@ -117,10 +119,11 @@ export class CopyEfiService {
         if (unreadable) selection = withOwnGrubLoader(selection, unreadable, await deps.grub.buildEfiImage(await deps.grub.tools(false)));
         const manifest = await readKeyManifest(this.deps.files, target.root);
         const existing = new Map<string, number>();
-        for (const file of selection.files) {
+        // What is already on the key, a few names at a time: they are mostly waits on the filesystem.
+        await inParallel(selection.files, LOOKUPS_IN_FLIGHT, async (file) => {
           const size = await deps.files.size(target.root + file.to);
           if (size !== undefined) existing.set(keyPathKey(file.to), size);
-        }
+        });
         const plan = planCopy(selection.files, {
           fsType: target.fsType, freeBytes: target.freeBytes, clusterBytes: await deps.files.allocationUnit(target.root),
           existing, addedByBootkey: filesAddedByBootkey(manifest), replace: request.replace,
