@@ -8,12 +8,13 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { alignedBuffer, BlockChecks, checksFromMedium, hostDurableWriter, READ_CHUNK } from '../../main/adapters/fs/durable-writer.js';
 import { BootkeyError } from '../../main/core/errors.js';
+import { inParallel } from '../../main/core/in-parallel.js';
 import { temporaryPathOf } from '../../main/core/key-manifest.js';
 import { tierSuite } from '../harness/tier.js';
 
@@ -93,6 +94,23 @@ tierSuite('tools', 'durable writer reads back from the medium (ext4 on a loop de
     })(), (e: unknown) => e instanceof BootkeyError && e.code === 'NOT_ENOUGH_SPACE');
     await batch.discard();
     assert.deepEqual((await readdir(mnt)).filter((n) => n.includes('small') || n.includes('too-big')), []);
+  });
+
+  test('small files added four at a time fill the filesystem: NOT_ENOUGH_SPACE once those running end, every temporary removed', async () => {
+    const filler = join(mnt, 'filler.bin');
+    // bfree: this test runs as root, which may use ext4's reserved blocks too.
+    const { bfree, bsize } = await statfs(mnt);
+    execFileSync('fallocate', ['-l', String(bfree * bsize - 3 * MiB), filler]);
+    try {
+      const batch = hostDurableWriter(MiB).batch();
+      const files = Array.from({ length: 40 }, (_, i) => ({ name: `many-${i}.bin`, data: randomBytes(200 * 1024) }));
+      await assert.rejects(inParallel(files, 4, (f) => batch.add(join(mnt, f.name), chunksOf(f.data, 64 * 1024), { size: f.data.length })),
+        (e: unknown) => e instanceof BootkeyError && e.code === 'NOT_ENOUGH_SPACE');
+      await batch.discard();
+      assert.deepEqual((await readdir(mnt)).filter((n) => n.startsWith('many-')), []);
+    } finally {
+      await rm(filler);
+    }
   });
 
   test('bytes changed on the medium behind a clean cache: the direct read-back sees it, a cached read does not', async () => {
