@@ -5,6 +5,7 @@
 import { app, dialog, ipcMain, type BrowserWindow } from 'electron';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { sizeThreadPool } from '../adapters/thread-pool.js';
 import { connectSystemUdisks } from '../adapters/udisks/system-udisks.js';
 import { ApiDispatcher } from '../ipc/api-dispatcher.js';
 import { hostKeyServices } from '../ipc/host-services.js';
@@ -12,6 +13,9 @@ import { bindIpc } from '../ipc/ipc-bridge.js';
 import { DriveService } from '../services/drives.js';
 import { jobFeedback } from './job-feedback.js';
 import { createMainWindow, lockDownWebContents } from './main-window.js';
+
+// Before anything starts libuv's pool (the imports above queue no work).
+sizeThreadPool();
 
 const ROOT_MESSAGE =
   'Bootkey must not run as root. Start it as your normal user: it asks for a password itself for the few steps that need one.';

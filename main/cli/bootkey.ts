@@ -1,3 +1,4 @@
+import { sizeThreadPool } from '../adapters/thread-pool.js';
 import { BootkeyError, ParseError } from '../core/errors.js';
 import { EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, type CliIo } from './command.js';
 import { COMMANDS } from './commands/index.js';
@@ -56,6 +57,7 @@ export function reportError(error: unknown, json: boolean, io: CliIo, subject?: 
 }
 
 if (require.main === module) {
+  sizeThreadPool();
   main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }).then((code) => {
     process.exitCode = code;
   });

@@ -10,6 +10,7 @@ import { BootkeyError } from '../../core/errors.js';
 import { temporaryPathOf } from '../../core/key-manifest.js';
 import type { DurableBatch, DurableWriteOptions, DurableWriteResult, DurableWriter } from '../../ports/durable-writer.js';
 import { runTool, TOOL_ENV } from '../run-tool.js';
+import { threadPoolSize } from '../thread-pool.js';
 import { translateErrno } from './image-files.js';
 import { readFull, writeAll } from './positioned-io.js';
 
@@ -31,10 +32,13 @@ const DIRECT_ALIGN = 4096;
 const DATASYNCS_PER_WINDOW = 8;
 /**
  * Closing a file written on a vfat mounted with `flush` (udisks' default) sleeps 100 ms in the kernel: small
- * files are closed as soon as written, a few at a time in the background (the thread pool has four threads), so
- * that neither the copy nor a cancel waits for hundreds of them in a row. A window of many is flushed by syncfs.
+ * files are closed as soon as written, many at a time in the background, so that neither the copy nor a cancel
+ * waits for hundreds of them in a row. Each close holds a thread of libuv's pool: four are left for the copy's
+ * reads and writes (see adapters/thread-pool). A window of many is flushed by syncfs.
  */
-const CLOSES_IN_FLIGHT = 3;
+function closesInFlight(): number {
+  return Math.max(3, threadPoolSize() - 4);
+}
 /** Files read back at once. */
 const READERS = 3;
 const WASM_PAGE = 64 * 1024;
@@ -117,6 +121,7 @@ class HostBatch implements DurableBatch {
   private readonly closing = new Set<Promise<void>>();
   private closeError: unknown;
   private readonly syncer = new Syncer();
+  private readonly closesInFlight = closesInFlight();
 
   constructor(private readonly syncWindow: number, private readonly signal: AbortSignal | undefined) {}
 
@@ -218,9 +223,9 @@ class HostBatch implements DurableBatch {
     await handle?.close();
   }
 
-  /** Closes a file without waiting for it, at most CLOSES_IN_FLIGHT at once; a failure surfaces at commit. */
+  /** Closes a file without waiting for it, at most closesInFlight() at once; a failure surfaces at commit. */
   private async closeInBackground(file: Staged): Promise<void> {
-    while (this.closing.size >= CLOSES_IN_FLIGHT) await Promise.race(this.closing);
+    while (this.closing.size >= this.closesInFlight) await Promise.race(this.closing);
     const closing: Promise<void> = this.close(file).catch((error: unknown) => {
       this.closeError ??= error;
     }).finally(() => this.closing.delete(closing));
