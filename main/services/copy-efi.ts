@@ -1,9 +1,9 @@
 import { planCopy, type CopyPlan } from '../core/copy-efi/copy-plan.js';
 import { grubLoaderUnableToReadKey, selectEfiFiles, withOwnGrubLoader, type EfiSelection } from '../core/copy-efi/efi-files.js';
 import { isCancellation, throwIfCancelled } from '../core/cancellation.js';
-import { inParallel } from '../core/in-parallel.js';
 import { BootkeyError } from '../core/errors.js';
 import type { FileSystemTree } from '../core/filesystem-tree.js';
+import { inParallel } from '../core/in-parallel.js';
 import { inspectImage } from '../core/inspect/inspect-image.js';
 import { openImage, selectTree, type TreeSelector } from '../core/inspect/open-image.js';
 import {

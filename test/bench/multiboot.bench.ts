@@ -3,15 +3,16 @@
 // (goal ≤ 1.10), and menu regeneration for 20 ISOs (goal ≤ 1 s). The key is a folder on this machine's disk
 // (its kernel has no vfat); a benchmark prints numbers and fails only when something does not work.
 import { execFile } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { alignedBuffer, BlockChecks, checksFromMedium, READ_CHUNK, SYNC_WINDOW } from '../../main/adapters/fs/durable-writer.js';
+import { SYNC_WINDOW } from '../../main/adapters/fs/durable-writer.js';
 import { defaultSettings, serializeSettings } from '../../main/core/multiboot/multiboot-settings.js';
 import { fixture } from '../fixtures/index.js';
 import { folderService } from '../integration/inside/multiboot-crash-child.js';
 import { benchIso } from './bench-iso.js';
+import { readBack } from './read-back.js';
 import { report } from './report.js';
 
 const run = promisify(execFile);
@@ -23,21 +24,6 @@ async function timed(work: () => Promise<unknown>): Promise<number> {
   return (performance.now() - started) / 1000;
 }
 
-
-/** The durable writer's verification read of `copy`: direct reads from the disk, checked as they arrive. */
-async function readBack(copy: string, iso: string): Promise<number> {
-  const expected = new BlockChecks();
-  expected.update(await readFile(iso));
-  expected.end();
-  const buffer = alignedBuffer(2 * READ_CHUNK);
-  let read: Awaited<ReturnType<typeof checksFromMedium>> | undefined;
-  const seconds = await timed(async () => {
-    read = await checksFromMedium(copy, buffer);
-  });
-  if (read?.readBack !== 'medium') throw new Error('no direct reads here');
-  if (read.blocks.join() !== expected.blocks.join()) throw new Error('the copy read back differs from the ISO');
-  return seconds;
-}
 
 async function newKey(root: string, name: string): Promise<string> {
   const key = join(root, name);

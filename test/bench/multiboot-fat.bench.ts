@@ -1,0 +1,35 @@
+// `npm run bench:multiboot-fat`: bench:multiboot's ≥ 1 GiB ISO added to a FAT32 key as users have it — a kernel's
+// vfat mounted by udisks (with `flush`) on a block device (scsi_debug in UML) — by `cp` + `sync` and by the
+// `bootkey multiboot add` command, alternating; then the verification read of a copy on the key against
+// `dd iflag=direct bs=4M`. The key lives in the guest's memory, so the device is fast and UML's system calls
+// are slow: a measure of the filesystem path, not of a USB stick's speed. A benchmark, not a test.
+import { runInUml } from '../harness/uml/index.js';
+import { benchIso } from './bench-iso.js';
+import { report } from './report.js';
+
+const ROUNDS = 3;
+
+async function main(): Promise<void> {
+  const iso = await benchIso();
+  const result = await runInUml({
+    command: ['node', '--import', 'tsx', 'test/bench/inside/multiboot-fat.ts', iso, String(ROUNDS)],
+    // Room for the ISO twice (the add's copy and cp's, or the read's copy) on FAT32; the ISO stays in the guest's page cache.
+    keys: [{ sizeMb: 2600 }],
+    memMb: 4600,
+    timeoutMs: 2_400_000,
+  });
+  const line = result.stdout.trim().split('\n').at(-1) ?? '';
+  if (result.exitCode !== 0 || !line.startsWith('{')) {
+    throw new Error(`the bench inside UML failed (exit ${result.exitCode}):\n${result.stderr.slice(-2000)}\n${result.console.slice(-2000)}`);
+  }
+  const r = JSON.parse(line) as { mountOptions: string; cp: number[]; whole: number[]; durable: number[]; reads: number[]; dd: number[] };
+  console.log(`key: FAT32 on scsi_debug in UML, mounted by udisks (${r.mountOptions}); ISO ${iso}`);
+  report('bootkey multiboot add, whole command (process start, inspect, copy, read back, .sha256, menu) vs cp + sync', r.whole, r.cp, 1.05);
+  report('  of which the copy: every byte durable vs cp + sync', r.durable, r.cp, 1.05);
+  report('verification read vs dd iflag=direct bs=4M', r.reads, r.dd, 1.1);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
