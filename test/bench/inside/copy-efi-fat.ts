@@ -1,6 +1,6 @@
 // Runs inside UML as root (npm run bench:copy-efi-fat): a scsi_debug key with one FAT32 partition, mounted by
 // udisks as a user's key is (vfat with `flush`), gets the same ~520 MiB tree from `cp -r` + `sync` and from
-// `bootkey copy-efi ISO --to MOUNTPOINT --json` (its own process, as a user runs it), alternating, the key
+// `bootkey copy-efi ISO --to MOUNTPOINT --json` (the built command in its own process, as a user runs it), alternating, the key
 // emptied in between (rm -rf and sync after cp, undo-efi after Bootkey). Prints one JSON line of seconds.
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -8,6 +8,8 @@ import { performance } from 'node:perf_hooks';
 
 const [iso, tree, roundsArg] = process.argv.slice(2) as [string, string, string];
 const rounds = Number(roundsArg);
+/** The command as installed: the bundle `npm run build` makes (what the bench script builds first). */
+const CLI = 'dist/cli/bootkey.cjs';
 
 function run(command: string, args: string[]): string {
   return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
@@ -39,7 +41,7 @@ async function bootkeyRound(key: string): Promise<{ whole: number; durable: numb
   warm();
   const started = performance.now();
   let durable = NaN;
-  const child = spawn('node', ['--import', 'tsx', 'test/integration/inside/bootkey-cli.ts', 'copy-efi', iso, '--to', key, '--json'],
+  const child = spawn('node', [CLI, 'copy-efi', iso, '--to', key, '--json'],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let pending = '';
@@ -55,7 +57,7 @@ async function bootkeyRound(key: string): Promise<{ whole: number; durable: numb
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   const whole = (performance.now() - started) / 1000;
   if (code !== 0) throw new Error(`bootkey copy-efi exited ${code}: ${stderr.slice(-500)}`);
-  run('node', ['--import', 'tsx', 'test/integration/inside/bootkey-cli.ts', 'undo-efi', '--from', key]);
+  run('node', [CLI, 'undo-efi', '--from', key]);
   run('sync', []);
   return { whole, durable: (durable - started) / 1000 };
 }

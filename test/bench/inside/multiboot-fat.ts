@@ -1,7 +1,7 @@
 // Runs inside UML as root (npm run bench:multiboot-fat): a scsi_debug key with one FAT32 partition, mounted by
 // udisks as a user's key is (vfat with `flush`) and set up as a multi-ISO key (settings and folders, as init
 // leaves them without its BIOS part), gets the ≥ 1 GiB bench ISO from `cp` + `sync` and from `bootkey
-// multiboot add MOUNTPOINT ISO --json` (its own process), alternating, the key emptied in between; then the
+// multiboot add MOUNTPOINT ISO --json` (the built command in its own process), alternating, the key emptied in between; then the
 // durable writer's verification read of a copy on the key against `dd iflag=direct bs=4M`. One JSON line of seconds.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,7 +12,8 @@ import { readBack } from '../read-back.js';
 
 const [iso, roundsArg] = process.argv.slice(2) as [string, string];
 const rounds = Number(roundsArg);
-const cli = ['--import', 'tsx', 'test/integration/inside/bootkey-cli.ts'];
+/** The command as installed: the bundle `npm run build` makes (what the bench script builds first). */
+const cli = ['dist/cli/bootkey.cjs'];
 
 function run(command: string, args: string[]): string {
   return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
