@@ -1,0 +1,48 @@
+// Shared by the FAT benches inside UML: the key made and mounted as a user's is, and the built command timed.
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+
+/** The command as installed: the bundle `npm run build` makes (what the bench scripts build first). */
+export const CLI = 'dist/cli/bootkey.cjs';
+
+export function run(command: string, args: string[]): string {
+  return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** /dev/sda gets one FAT32 partition, mounted by udisks (vfat with `flush`): its mount point and options. */
+export function mountFatKey(): { key: string; options: string } {
+  run('sh', ['-c', 'printf "label: dos\\nstart=2048, type=c\\n" | sfdisk -q /dev/sda']);
+  run('udevadm', ['settle', '--timeout=30']);
+  run('mkfs.vfat', ['-F', '32', '-n', 'BENCH', '/dev/sda1']);
+  run('udevadm', ['settle', '--timeout=30']);
+  run('udisksctl', ['mount', '-b', '/dev/sda1']);
+  const line = readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.startsWith('/dev/sda1 '));
+  if (!line) throw new Error('the key is not mounted');
+  const [, mountPoint, , options] = line.split(' ') as [string, string, string, string];
+  return { key: mountPoint.replace(/\\040/g, ' '), options };
+}
+
+/**
+ * `bootkey ARGS --json` in its own process: the whole command's seconds, and the seconds until its progress in
+ * a phase starting with `phase` reported every byte (durable).
+ */
+export async function timedCommand(args: string[], phase: string): Promise<{ whole: number; durable: number }> {
+  const started = performance.now();
+  let durable = NaN;
+  const child = spawn('node', [CLI, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let pending = '';
+  child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
+  child.stdout.setEncoding('utf8').on('data', (text: string) => {
+    pending += text;
+    for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n')) {
+      const event = JSON.parse(pending.slice(0, end)) as { event?: string; phase?: string; bytesDone?: number; bytesTotal?: number };
+      pending = pending.slice(end + 1);
+      if (event.event === 'progress' && event.phase?.startsWith(phase) && event.bytesDone === event.bytesTotal) durable = performance.now();
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  if (code !== 0) throw new Error(`bootkey ${args[0]} exited ${code}: ${stderr.slice(-500)}`);
+  return { whole: (performance.now() - started) / 1000, durable: (durable - started) / 1000 };
+}
