@@ -50,7 +50,7 @@ function waitForChange(test: (s: DiskSnapshot) => boolean, ms: number): Promise<
   });
 }
 
-/** Whether the drive is gone (now, or by a change event within `ms`): udisks removes objects asynchronously. */
+/** Whether the drive is gone (now, or by a change event within `ms`): udisks removes objects asynchronously, and under load (a CI run) a detached loop took over 5 s. */
 async function goneWithin(id: string, ms: number): Promise<boolean> {
   const gone = (s: DiskSnapshot) => !s.drives.some((d) => d.id === id);
   const later = waitForChange(gone, ms).then(() => true, () => false);
@@ -162,7 +162,7 @@ async function main(): Promise<void> {
     const trip = await roundTrip(path);
     const blkid = (await run('blkid', ['-p', '-o', 'export', part.device])).trim();
     await service.detachImageTarget(loop);
-    const gone = await goneWithin(loop, 5000);
+    const gone = await goneWithin(loop, 15_000);
     return { eligible: verdict?.eligible, reasons: verdict?.reasons, part, trip, blkid, gone };
   });
 
@@ -201,7 +201,7 @@ async function main(): Promise<void> {
     const verdict = (await service.list({ all: true })).find((l) => l.drive.id === loop);
     const expected = JSON.parse(await run('sfdisk', ['--json', image]));
     await client.detachImage(loop);
-    const gone = await goneWithin(loop, 5000);
+    const gone = await goneWithin(loop, 15_000);
     await rm(image);
     return { drive, expected, gone, eligible: verdict?.eligible, reasons: verdict?.reasons };
   });
