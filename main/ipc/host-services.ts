@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { hostDurableWriter } from '../adapters/fs/durable-writer.js';
+import { hostDurableWriter, hostLargeFileWriter } from '../adapters/fs/durable-writer.js';
 import { hostImageFiles } from '../adapters/fs/image-files.js';
 import { hostKeyFiles } from '../adapters/fs/key-files.js';
 import { hostGrubBuilder } from '../adapters/grub/host-grub-builder.js';
@@ -42,7 +42,7 @@ export function hostKeyServices(disks: DiskProvider, drives: DriveService, runne
     }
   };
   const multiboot = new MultibootService({
-    disks, drives, files: hostKeyFiles, writer: hostDurableWriter(), images: hostImageFiles, grub: hostGrubBuilder, runner, sleep: wait,
+    disks, drives, files: hostKeyFiles, writer: hostLargeFileWriter(), images: hostImageFiles, grub: hostGrubBuilder, runner, sleep: wait,
   });
   return {
     images: new ImageService(hostImageFiles),

@@ -3,10 +3,11 @@
 // a block device (scsi_debug in UML) — by `cp -r` + `sync` and by the `bootkey copy-efi` command, alternating.
 // Prints the ratios of the whole command and of its time to every byte durable against cp + sync. The key lives
 // in the guest's memory, so the device is fast and UML's system calls are slow: a measure of the filesystem
-// path, not of a USB stick's speed. A benchmark, not a test: it fails only when something does not work.
+// path, not of a USB stick's speed; `-- --usb-pace` paces the key like one (inside/fat-key.ts). A benchmark, not a test: it fails only when something does not work.
 import { join } from 'node:path';
 import { runInUml } from '../harness/uml/index.js';
 import { benchSource } from './copy-efi-source.js';
+import { fatBenchEnv } from './fat-bench-env.js';
 import { report } from './report.js';
 
 const ROUNDS = 3;
@@ -20,14 +21,14 @@ async function main(): Promise<void> {
     memMb: 2600,
     timeoutMs: 1_800_000,
     // UV_THREADPOOL_SIZE=4 npm run bench:copy-efi-fat shows the command with libuv's default pool.
-    ...(process.env.UV_THREADPOOL_SIZE ? { env: { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE } } : {}),
+    env: fatBenchEnv(),
   });
   const line = result.stdout.trim().split('\n').at(-1) ?? '';
   if (result.exitCode !== 0 || !line.startsWith('{')) {
     throw new Error(`the bench inside UML failed (exit ${result.exitCode}):\n${result.stderr.slice(-2000)}\n${result.console.slice(-2000)}`);
   }
-  const { mountOptions, cp, whole, durable } = JSON.parse(line) as { mountOptions: string; cp: number[]; whole: number[]; durable: number[] };
-  console.log(`key: FAT32 on scsi_debug in UML, mounted by udisks (${mountOptions}); libuv pool: ${process.env.UV_THREADPOOL_SIZE ?? 'bootkey\'s'}`);
+  const { mountOptions, device, cp, whole, durable } = JSON.parse(line) as { mountOptions: string; device: string; cp: number[]; whole: number[]; durable: number[] };
+  console.log(`key: FAT32 on scsi_debug in UML (${device}), mounted by udisks (${mountOptions}); libuv pool: ${process.env.UV_THREADPOOL_SIZE ?? 'bootkey\'s'}`);
   report('bootkey copy-efi, whole command (process start, plan, copy, read back, renames, manifest) vs cp -r + sync', whole, cp, 1.05);
   report('  of which the copy: every byte durable vs cp -r + sync', durable, cp, 1.05);
 }

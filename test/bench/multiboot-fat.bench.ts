@@ -2,9 +2,11 @@
 // vfat mounted by udisks (with `flush`) on a block device (scsi_debug in UML) — by `cp` + `sync` and by the
 // `bootkey multiboot add` command, alternating; then the verification read of a copy on the key against
 // `dd iflag=direct bs=4M`. The key lives in the guest's memory, so the device is fast and UML's system calls
-// are slow: a measure of the filesystem path, not of a USB stick's speed. A benchmark, not a test.
+// are slow: a measure of the filesystem path, not of a USB stick's speed; `-- --usb-pace` paces the key like one
+// (inside/fat-key.ts). A benchmark, not a test.
 import { runInUml } from '../harness/uml/index.js';
 import { benchIso } from './bench-iso.js';
+import { fatBenchEnv } from './fat-bench-env.js';
 import { report } from './report.js';
 
 const ROUNDS = 3;
@@ -17,16 +19,20 @@ async function main(): Promise<void> {
     keys: [{ sizeMb: 2600 }],
     memMb: 4600,
     timeoutMs: 2_400_000,
+    env: fatBenchEnv(),
   });
   const line = result.stdout.trim().split('\n').at(-1) ?? '';
   if (result.exitCode !== 0 || !line.startsWith('{')) {
     throw new Error(`the bench inside UML failed (exit ${result.exitCode}):\n${result.stderr.slice(-2000)}\n${result.console.slice(-2000)}`);
   }
-  const r = JSON.parse(line) as { mountOptions: string; cp: number[]; whole: number[]; durable: number[]; reads: number[]; dd: number[] };
-  console.log(`key: FAT32 on scsi_debug in UML, mounted by udisks (${r.mountOptions}); ISO ${iso}`);
+  const r = JSON.parse(line) as { mountOptions: string; device: string; cp: number[]; whole: number[]; durable: number[]; reads: number[]; dd: number[];
+    cpWrites: number[]; writes: number[] };
+  console.log(`key: FAT32 on scsi_debug in UML (${r.device}), mounted by udisks (${r.mountOptions}); ISO ${iso}`);
   report('bootkey multiboot add, whole command (process start, inspect, copy, read back, .sha256, menu) vs cp + sync', r.whole, r.cp, 1.05);
   report('  of which the copy: every byte durable vs cp + sync', r.durable, r.cp, 1.05);
   report('verification read vs dd iflag=direct bs=4M', r.reads, r.dd, 1.1);
+  // Steadier than the seconds on this shared machine: what the device was asked to do.
+  console.log(`write commands to the key: bootkey multiboot add ${r.writes.join(' ')}, cp + sync ${r.cpWrites.join(' ')}`);
 }
 
 main().catch((error: unknown) => {

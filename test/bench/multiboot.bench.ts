@@ -7,7 +7,7 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
-import { SYNC_WINDOW } from '../../main/adapters/fs/durable-writer.js';
+import { hostLargeFileWriter } from '../../main/adapters/fs/durable-writer.js';
 import { defaultSettings, serializeSettings } from '../../main/core/multiboot/multiboot-settings.js';
 import { fixture } from '../fixtures/index.js';
 import { folderService } from '../integration/inside/multiboot-crash-child.js';
@@ -23,7 +23,6 @@ async function timed(work: () => Promise<unknown>): Promise<number> {
   await work();
   return (performance.now() - started) / 1000;
 }
-
 
 async function newKey(root: string, name: string): Promise<string> {
   const key = join(root, name);
@@ -49,7 +48,7 @@ async function main(): Promise<void> {
         if (who === 'ours') {
           const started = performance.now();
           let durableAt = NaN;
-          ours.push(await timed(() => folderService(dir, SYNC_WINDOW).add(dir, [iso], (p) => {
+          ours.push(await timed(() => folderService(dir, hostLargeFileWriter()).add(dir, [iso], (p) => {
             if (p.phase.startsWith('copying') && p.total > 0 && p.done === p.total) durableAt = performance.now();
           })));
           oursDurable.push((durableAt - started) / 1000);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -100,6 +100,37 @@ describe('durable writer: windows, batches, cancellation', () => {
     assert.equal(reported, data.length);
     assert.equal(result.sha256, createHash('sha256').update(data).digest('hex'));
     assert.ok(largestGap <= 2 * window + chunk, `gap ${largestGap}`);
+  });
+
+  test('longer windows: a fast source flushes at the maximum, a slow one after the seconds; progress ends at the size', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'bootkey-dw-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const KiB = 1024;
+    const data = randomBytes(4096 * KiB);
+    async function* paced(pause: number): AsyncGenerator<Uint8Array> {
+      for await (const c of chunksOf(data, 64 * KiB)) {
+        if (pause) await new Promise((resolve) => setTimeout(resolve, pause));
+        yield c;
+      }
+    }
+    const steps = async (name: string, pause: number, seconds: number, filesystems?: number[]) => {
+      const reports = [0];
+      const result = await hostDurableWriter(128 * KiB, { seconds, max: 1024 * KiB, ...(filesystems && { filesystems }) }).write(join(dir, name), paced(pause),
+        { size: data.length, onDurable: (b) => reports.push(b) });
+      assert.equal(result.sha256, createHash('sha256').update(data).digest('hex'));
+      assert.equal(reports.at(-1), data.length);
+      return reports.slice(1).map((r, i) => r - (reports[i] as number));
+    };
+    // No pause: every window but the last ends at the maximum (a minimum-sized window would make 32 steps).
+    const fast = await steps('fast', 0, 60);
+    assert.deepEqual(fast, [1024 * KiB, 1024 * KiB, 1024 * KiB, 1024 * KiB], `fast: ${fast}`);
+    // Limited to filesystems: this one's type (statfs) takes them, any other keeps the minimum.
+    const here = (await statfs(dir)).type;
+    assert.equal((await steps('named', 0, 60, [here])).length, 4);
+    assert.deepEqual(await steps('elsewhere', 0, 60, [here + 1]), Array(32).fill(128 * KiB));
+    // 64 KiB every 40 ms, windows of 0.1 s: each ends at the minimum or a chunk or two past it, far below the maximum.
+    const slow = await steps('slow', 40, 0.1);
+    assert.ok(slow.length >= 8 && slow.every((step) => step <= 512 * KiB), `slow: ${slow}`);
   });
 
   test('a batch renames nothing before every file is flushed and verified; beforeRename runs then; results in order', async (t) => {

@@ -6,7 +6,6 @@ import { performance } from 'node:perf_hooks';
 import { CLI, mountFatKey, run, timedCommand } from './fat-key.js';
 
 const [iso, tree, roundsArg] = process.argv.slice(2) as [string, string, string];
-
 const rounds = Number(roundsArg);
 /** Both read their source from this guest's page cache, not through hostfs. */
 function warm(): void {
@@ -33,8 +32,8 @@ async function bootkeyRound(key: string): Promise<{ whole: number; durable: numb
 }
 
 async function main(): Promise<void> {
-  const { key, options } = mountFatKey();
-  const result = { mountOptions: options, cp: [] as number[], whole: [] as number[], durable: [] as number[] };
+  const { key, options, device } = mountFatKey();
+  const result = { mountOptions: options, device, cp: [] as number[], whole: [] as number[], durable: [] as number[] };
   for (let round = 0; round < rounds; round++) {
     for (const who of round % 2 === 0 ? ['bootkey', 'cp'] : ['cp', 'bootkey']) {
       if (who === 'cp') result.cp.push(cpRound(key));

@@ -10,8 +10,18 @@ export function run(command: string, args: string[]): string {
   return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** /dev/sda gets one FAT32 partition, mounted by udisks (vfat with `flush`): its mount point and options. */
-export function mountFatKey(): { key: string; options: string } {
+/**
+ * With BENCH_USB_PACE set, the key takes one command at a time (usb-storage's queue depth), of at most 120 KiB
+ * (its usual max_sectors), each answered after 1.5 ms: ~80 MB/s, and a small write (a FAT sector) costs a whole
+ * command, as on a stick. Otherwise scsi_debug answers at once, many commands in flight.
+ */
+const USB_PACE = 'echo 1 > /sys/block/sda/device/queue_depth && echo 120 > /sys/block/sda/queue/max_sectors_kb '
+  + '&& echo 1500000 > /sys/bus/pseudo/drivers/scsi_debug/ndelay';
+
+/** /dev/sda gets one FAT32 partition, mounted by udisks (vfat with `flush`): its mount point, options and pace. */
+export function mountFatKey(): { key: string; options: string; device: string } {
+  const paced = Boolean(process.env.BENCH_USB_PACE);
+  if (paced) run('sh', ['-c', USB_PACE]);
   run('sh', ['-c', 'printf "label: dos\\nstart=2048, type=c\\n" | sfdisk -q /dev/sda']);
   run('udevadm', ['settle', '--timeout=30']);
   run('mkfs.vfat', ['-F', '32', '-n', 'BENCH', '/dev/sda1']);
@@ -20,7 +30,13 @@ export function mountFatKey(): { key: string; options: string } {
   const line = readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.startsWith('/dev/sda1 '));
   if (!line) throw new Error('the key is not mounted');
   const [, mountPoint, , options] = line.split(' ') as [string, string, string, string];
-  return { key: mountPoint.replace(/\\040/g, ' '), options };
+  const device = paced ? 'paced like a USB stick: one command at a time, ≤ 120 KiB, 1.5 ms each' : 'unpaced, in memory';
+  return { key: mountPoint.replace(/\\040/g, ' '), options, device };
+}
+
+/** Write commands the key has completed so far (/sys/block/sda/stat): each flush also writes the FAT and a directory entry. */
+export function writeCommands(): number {
+  return Number(readFileSync('/sys/block/sda/stat', 'utf8').trim().split(/\s+/)[4]);
 }
 
 /**

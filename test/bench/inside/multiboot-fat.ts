@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { defaultSettings, serializeSettings } from '../../../main/core/multiboot/multiboot-settings.js';
 import { readBack } from '../read-back.js';
-import { CLI, mountFatKey, run, timedCommand } from './fat-key.js';
+import { CLI, mountFatKey, run, timedCommand, writeCommands } from './fat-key.js';
 
 const [iso, roundsArg] = process.argv.slice(2) as [string, string];
 const rounds = Number(roundsArg);
@@ -19,35 +19,41 @@ function timed(work: () => void): number {
   return (performance.now() - started) / 1000;
 }
 
-/** The command's time and its time to durable; then the ISO removed again. */
-async function addRound(key: string): Promise<{ whole: number; durable: number }> {
+/** The command's time, its time to durable and the key's write commands; then the ISO removed again. */
+async function addRound(key: string): Promise<{ whole: number; durable: number; writes: number }> {
+  const before = writeCommands();
   const times = await timedCommand(['multiboot', 'add', key, iso], 'copying');
+  const writes = writeCommands() - before;
   run('node', [CLI, 'multiboot', 'remove', key, basename(iso)]);
   run('sync', []);
-  return times;
+  return { ...times, writes };
 }
 
 async function main(): Promise<void> {
-  const { key, options } = mountFatKey();
+  const { key, options, device } = mountFatKey();
   mkdirSync(join(key, '.bootkey'), { recursive: true });
   mkdirSync(join(key, 'boot/grub'), { recursive: true });
   writeFileSync(join(key, '.bootkey/multiboot.json'), serializeSettings(defaultSettings()));
   run('sync', []);
   // Both read the ISO from this guest's page cache, not through hostfs.
   run('sh', ['-c', 'cat "$1" > /dev/null', 'sh', iso]);
-  const result = { mountOptions: options, cp: [] as number[], whole: [] as number[], durable: [] as number[], reads: [] as number[], dd: [] as number[] };
+  const result = { mountOptions: options, device, cp: [] as number[], whole: [] as number[], durable: [] as number[], reads: [] as number[], dd: [] as number[],
+    cpWrites: [] as number[], writes: [] as number[] };
   for (let round = 0; round < rounds; round++) {
     for (const who of round % 2 === 0 ? ['bootkey', 'cp'] : ['cp', 'bootkey']) {
       if (who === 'cp') {
+        const before = writeCommands();
         result.cp.push(timed(() => {
           run('cp', [iso, join(key, 'cp.iso')]);
           run('sync', []);
         }));
+        result.cpWrites.push(writeCommands() - before);
         run('sh', ['-c', 'rm "$1" && sync', 'sh', join(key, 'cp.iso')]);
       } else {
-        const { whole, durable } = await addRound(key);
+        const { whole, durable, writes } = await addRound(key);
         result.whole.push(whole);
         result.durable.push(durable);
+        result.writes.push(writes);
       }
     }
   }

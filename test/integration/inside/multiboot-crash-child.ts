@@ -10,13 +10,13 @@ import { DriveService } from '../../../main/services/drives.js';
 import { MultibootService } from '../../../main/services/multiboot.js';
 import { MemoryDiskProvider } from '../../harness/memory-disk-provider.js';
 
-/** `syncWindow`: bytes between flushes; small by default here so kills land between flushes as well as inside. */
-export function folderService(folder: string, syncWindow = 1 << 20): MultibootService {
+/** `writer`: 1 MiB windows by default here, so kills land between flushes as well as inside. */
+export function folderService(folder: string, writer = hostDurableWriter(1 << 20)): MultibootService {
   const disks = new MemoryDiskProvider([{ name: 'sdz', size: 4 * 1024 ** 3, table: 'dos',
     partitions: [{ size: 4 * 1024 ** 3 - (1 << 20), fsType: 'vfat', label: 'KEY', mountPoint: folder }] }]);
   return new MultibootService({
     disks, drives: new DriveService(disks), files: hostKeyFiles,
-    writer: hostDurableWriter(syncWindow), images: hostImageFiles, grub: hostGrubBuilder,
+    writer, images: hostImageFiles, grub: hostGrubBuilder,
     runner: { run: async () => { throw new Error('no helper in this test'); } },
     sleep: (ms) => sleep(ms),
   });
