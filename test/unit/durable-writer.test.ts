@@ -102,7 +102,7 @@ describe('durable writer: windows, batches, cancellation', () => {
     assert.ok(largestGap <= 2 * window + chunk, `gap ${largestGap}`);
   });
 
-  test('longer windows: a fast source flushes at the maximum, a slow one after the seconds; progress ends at the size', async (t) => {
+  test('longer windows: the first at the minimum, then a fast source flushes at the maximum, a slow one after the seconds', async (t) => {
     const dir = await mkdtemp(join(tmpdir(), 'bootkey-dw-'));
     t.after(() => rm(dir, { recursive: true, force: true }));
     const KiB = 1024;
@@ -121,12 +121,13 @@ describe('durable writer: windows, batches, cancellation', () => {
       assert.equal(reports.at(-1), data.length);
       return reports.slice(1).map((r, i) => r - (reports[i] as number));
     };
-    // No pause: every window but the last ends at the maximum (a minimum-sized window would make 32 steps).
+    // No pause: the first window ends at the minimum, every other but the last at the maximum (minimum-sized
+    // windows would make 32 steps).
     const fast = await steps('fast', 0, 60);
-    assert.deepEqual(fast, [1024 * KiB, 1024 * KiB, 1024 * KiB, 1024 * KiB], `fast: ${fast}`);
+    assert.deepEqual(fast, [128 * KiB, 1024 * KiB, 1024 * KiB, 1024 * KiB, 896 * KiB], `fast: ${fast}`);
     // Limited to filesystems: this one's type (statfs) takes them, any other keeps the minimum.
     const here = (await statfs(dir)).type;
-    assert.equal((await steps('named', 0, 60, [here])).length, 4);
+    assert.equal((await steps('named', 0, 60, [here])).length, 5);
     assert.deepEqual(await steps('elsewhere', 0, 60, [here + 1]), Array(32).fill(128 * KiB));
     // 64 KiB every 40 ms, windows of 0.1 s: each ends at the minimum or a chunk or two past it, far below the maximum.
     const slow = await steps('slow', 40, 0.1);

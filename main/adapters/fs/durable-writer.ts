@@ -69,8 +69,9 @@ const CHECK_BLOCK = 1024 * 1024;
  * it. Where the filesystem refuses O_DIRECT (tmpfs before Linux 6.6, some FUSE), the read-back goes through
  * the cache and the result says 'page-cache'.
  *
- * A window ends after `syncWindow` bytes; with `longer` (on the filesystems it names), only once it also took
- * `longer.seconds` to write or reached `longer.max` bytes.
+ * A window ends after `syncWindow` bytes; with `longer` (on the filesystems it names), every window after the
+ * first only once it also took `longer.seconds` to write or reached `longer.max` bytes: the first durable mark
+ * still comes early, showing that the key takes the writes.
  */
 export function hostDurableWriter(syncWindow = SYNC_WINDOW, longer?: WindowLimits): DurableWriter {
   const writer: DurableWriter = {
@@ -142,6 +143,7 @@ class HostBatch implements DurableBatch {
   private windowBytes = 0;
   /** When the current window's writing began (performance.now()). */
   private windowStart = 0;
+  private firstWindowEnded = false;
   /** The newest window's flush: at most one is outstanding while the next window is written. */
   private flushed: Promise<void> = Promise.resolve();
   private readonly closing = new Set<Promise<void>>();
@@ -272,7 +274,8 @@ class HostBatch implements DurableBatch {
 
   private windowFull(): boolean {
     const { min, seconds, max } = this.limits;
-    return this.windowBytes >= max || (this.windowBytes >= min && performance.now() - this.windowStart >= seconds * 1000);
+    if (this.windowBytes < min) return false;
+    return this.windowBytes >= max || !this.firstWindowEnded || performance.now() - this.windowStart >= seconds * 1000;
   }
 
   /**
@@ -283,6 +286,7 @@ class HostBatch implements DurableBatch {
   private async endWindow(): Promise<void> {
     // What each file had written when the window ended: a flush that starts later covers at least that.
     const marks = new Map([...this.window].map((file) => [file, file.written]));
+    this.firstWindowEnded ||= marks.size > 0;
     this.window = new Set();
     this.windowBytes = 0;
     const previous = this.flushed;
