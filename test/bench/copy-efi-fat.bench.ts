@@ -3,7 +3,8 @@
 // a block device (scsi_debug in UML) — by `cp -r` + `sync` and by the `bootkey copy-efi` command, alternating.
 // Prints the ratios of the whole command and of its time to every byte durable against cp + sync. The key lives
 // in the guest's memory, so the device is fast and UML's system calls are slow: a measure of the filesystem
-// path, not of a USB stick's speed; `-- --usb-pace` paces the key like one (inside/fat-key.ts). A benchmark, not a test: it fails only when something does not work.
+// path, not of a USB stick's speed; `-- --usb-pace` paces the key like one (inside/fat-key.ts). A benchmark,
+// not a test: it fails only when something does not work.
 import { join } from 'node:path';
 import { runInUml } from '../harness/uml/index.js';
 import { benchSource } from './copy-efi-source.js';

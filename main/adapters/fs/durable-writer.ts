@@ -20,6 +20,9 @@ import { readFull, writeAll } from './positioned-io.js';
  * flush costs a journal commit or a FAT write and a device cache flush, so fewer is faster.
  */
 export const SYNC_WINDOW = 24 * 1024 * 1024;
+/** statfs(2) f_type of vfat and of exFAT (linux/magic.h). */
+const MSDOS_SUPER_MAGIC = 0x4d44;
+const EXFAT_SUPER_MAGIC = 0x2011bab0;
 /**
  * Windows of a large file on a FAT-family filesystem (hostLargeFileWriter): about this many seconds of writing,
  * at most this many bytes. There each flush also writes the FAT and the directory entry in small commands (~95
@@ -28,7 +31,7 @@ export const SYNC_WINDOW = 24 * 1024 * 1024;
  * windows 10,394 and 25.1 s; cp + sync 9,870 and 23.1 s. Two seconds keeps progress moving on a slow key.
  * Elsewhere a flush is cheap and large windows only delay the last one (ext4 on the host: slower).
  */
-export const LARGE_WINDOW: WindowLimits = { seconds: 2, max: 256 * 1024 * 1024, filesystems: [0x4d44, 0x2011bab0] };
+export const LARGE_WINDOW: WindowLimits = { seconds: 2, max: 256 * 1024 * 1024, filesystems: [MSDOS_SUPER_MAGIC, EXFAT_SUPER_MAGIC] };
 export const READ_CHUNK = 4 * 1024 * 1024;
 /** One direct read of the read-back: 15 of 512 KiB in flight read a virtio disk 1.4× faster than dd's one of 4 MiB. */
 const READ_SLICE = 512 * 1024;
