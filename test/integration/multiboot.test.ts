@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
+import { LARGE_WINDOW } from '../../main/adapters/fs/durable-writer.js';
 import { userKeyManifest } from '../fixtures/index.js';
 import { tierSuite } from '../harness/tier.js';
 import { lastJson, multibootKeys, type MultibootRun } from './inside/multiboot-uml.js';
@@ -45,6 +46,12 @@ tierSuite('uml', 'multi-ISO key through bootkey multiboot (UML)', () => {
     const [p] = r.sfdisk.partitiontable.partitions;
     assert.equal(r.sfdisk.partitiontable.partitions.length, 1);
     assert.equal(p.start, 2048);
+  });
+
+  test('the kernel\'s vfat as udisks mounts it: ISO copies get the longer flush windows, flushed by syncfs', () => {
+    const type = `statfs type 0x${Number(r.statfsType).toString(16)}`;
+    assert.ok(LARGE_WINDOW.filesystems?.includes(r.statfsType), type);
+    assert.ok(LARGE_WINDOW.syncfs?.includes(r.statfsType), type);
   });
 
   test('fsck.fat -n finds the key clean after every change', () => {

@@ -6,7 +6,7 @@
 // multiboot.log), the keys' images to BOOTKEY_OUT/{keep,fresh,crash}.img for QEMU.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, open, readdir, rm, symlink, truncate, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, rm, statfs, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const out = process.env.BOOTKEY_OUT as string;
@@ -96,6 +96,16 @@ function settle(device: string, type = 'vfat'): void {
   throw new Error(`${device} never showed ${type} in udisks`);
 }
 
+/** statfs(2)'s f_type of a key's filesystem as udisks mounts it for the CLI (what the durable writer's choice of windows reads). */
+async function statfsTypeMounted(partition: string): Promise<number> {
+  must('udisksctl', ['mount', '-b', partition]);
+  try {
+    return (await statfs(must('findmnt', ['-n', '-o', 'TARGET', '--source', partition]).trim())).type;
+  } finally {
+    must('udisksctl', ['unmount', '-b', partition]);
+  }
+}
+
 /** Every file of the user key, read through the kernel's vfat from a read-only mount, by path → sha256. */
 async function fileHashes(partition: string, paths: string[]): Promise<Record<string, string>> {
   const mnt = '/tmp/check';
@@ -143,6 +153,7 @@ async function main(): Promise<void> {
   // memtest draws on the screen; its command line (GRUB passes chainloader's arguments) adds the serial port.
   const addMemtest = bootkey('add', '/dev/sda', memtest, '--params', 'console=ttyS0,115200', '--json');
   results.addMemtest = { status: addMemtest.status, stdout: addMemtest.stdout, stderr: addMemtest.stderr.slice(-3000) };
+  results.statfsType = await statfsTypeMounted('/dev/sda1');
   const late = await refusals('/dev/sda');
   await late.refuse('duplicate', ['add', '/dev/sda', memtest]);
   // A full key: an ISO 1 MiB bigger than the free space the kernel reports. Then one over FAT32's 4 GiB - 1 on a
