@@ -40,12 +40,14 @@ export function writeCommands(): number {
 }
 
 /**
- * `bootkey ARGS --json` in its own process: the whole command's seconds, and the seconds until its progress in
- * a phase starting with `phase` reported every byte (durable).
+ * `bootkey ARGS --json` in its own process: the whole command's seconds, the seconds until its progress in a
+ * phase starting with `phase` reported every byte (durable), and until that phase's first report (`copyStart`:
+ * process start, finding the key, inspecting the source).
  */
-export async function timedCommand(args: string[], phase: string): Promise<{ whole: number; durable: number }> {
+export async function timedCommand(args: string[], phase: string): Promise<{ whole: number; durable: number; copyStart: number }> {
   const started = performance.now();
   let durable = NaN;
+  let copyStart = NaN;
   const child = spawn('node', [CLI, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let pending = '';
@@ -55,10 +57,12 @@ export async function timedCommand(args: string[], phase: string): Promise<{ who
     for (let end = pending.indexOf('\n'); end >= 0; end = pending.indexOf('\n')) {
       const event = JSON.parse(pending.slice(0, end)) as { event?: string; phase?: string; bytesDone?: number; bytesTotal?: number };
       pending = pending.slice(end + 1);
+      if (event.event === 'progress' && event.phase?.startsWith(phase) && Number.isNaN(copyStart)) copyStart = performance.now();
       if (event.event === 'progress' && event.phase?.startsWith(phase) && event.bytesDone === event.bytesTotal) durable = performance.now();
     }
   });
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   if (code !== 0) throw new Error(`bootkey ${args[0]} exited ${code}: ${stderr.slice(-500)}`);
-  return { whole: (performance.now() - started) / 1000, durable: (durable - started) / 1000 };
+  const seconds = (at: number) => (at - started) / 1000;
+  return { whole: seconds(performance.now()), durable: seconds(durable), copyStart: seconds(copyStart) };
 }

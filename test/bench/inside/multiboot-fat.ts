@@ -20,7 +20,7 @@ function timed(work: () => void): number {
 }
 
 /** The command's time, its time to durable and the key's write commands; then the ISO removed again. */
-async function addRound(key: string): Promise<{ whole: number; durable: number; writes: number }> {
+async function addRound(key: string): Promise<{ whole: number; durable: number; copyStart: number; writes: number }> {
   const before = writeCommands();
   const times = await timedCommand(['multiboot', 'add', key, iso], 'copying');
   const writes = writeCommands() - before;
@@ -37,7 +37,8 @@ async function main(): Promise<void> {
   run('sync', []);
   // Both read the ISO from this guest's page cache, not through hostfs.
   run('sh', ['-c', 'cat "$1" > /dev/null', 'sh', iso]);
-  const result = { mountOptions: options, device, cp: [] as number[], whole: [] as number[], durable: [] as number[], reads: [] as number[], dd: [] as number[],
+  const processStart = timed(() => run('node', [CLI, '--help']));
+  const result = { mountOptions: options, device, processStart, cp: [] as number[], whole: [] as number[], durable: [] as number[], copyStart: [] as number[], reads: [] as number[], dd: [] as number[],
     cpWrites: [] as number[], writes: [] as number[] };
   for (let round = 0; round < rounds; round++) {
     for (const who of round % 2 === 0 ? ['bootkey', 'cp'] : ['cp', 'bootkey']) {
@@ -50,9 +51,10 @@ async function main(): Promise<void> {
         result.cpWrites.push(writeCommands() - before);
         run('sh', ['-c', 'rm "$1" && sync', 'sh', join(key, 'cp.iso')]);
       } else {
-        const { whole, durable, writes } = await addRound(key);
+        const { whole, durable, copyStart, writes } = await addRound(key);
         result.whole.push(whole);
         result.durable.push(durable);
+        result.copyStart.push(copyStart);
         result.writes.push(writes);
       }
     }
