@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     throw new Error(`the bench inside UML failed (exit ${result.exitCode}):\n${result.stderr.slice(-2000)}\n${result.console.slice(-2000)}`);
   }
   const r = JSON.parse(line) as { mountOptions: string; device: string; cp: number[]; whole: number[]; durable: number[]; copyStart: number[]; processStart: number; reads: number[]; dd: number[];
-    cpWrites: number[]; writes: number[] };
+    cpWrites: number[]; writes: number[]; readCommands: number[]; ddCommands: number[] };
   console.log(`key: FAT32 on scsi_debug in UML (${r.device}), mounted by udisks (${r.mountOptions}); ISO ${iso}`);
   report('bootkey multiboot add, whole command (process start, inspect, copy, read back, .sha256, menu) vs cp + sync', r.whole, r.cp, 1.05);
   report('  every byte durable, from process start, vs cp + sync', r.durable, r.cp, 1.05);
@@ -38,6 +38,7 @@ async function main(): Promise<void> {
   report('verification read vs dd iflag=direct bs=4M', r.reads, r.dd, 1.1);
   // Steadier than the seconds on this shared machine: what the device was asked to do.
   console.log(`write commands to the key: bootkey multiboot add ${r.writes.join(' ')}, cp + sync ${r.cpWrites.join(' ')}`);
+  console.log(`read commands: the verification read ${r.readCommands.join(' ')}, dd ${r.ddCommands.join(' ')}`);
 }
 
 main().catch((error: unknown) => {

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, statfs, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
-import { BlockChecks, hostDurableWriter, Syncer, type WindowLimits } from '../../main/adapters/fs/durable-writer.js';
+import { BlockChecks, hostDurableWriter, sliceFor, Syncer, type WindowLimits } from '../../main/adapters/fs/durable-writer.js';
 import { BootkeyError } from '../../main/core/errors.js';
 
 async function* chunksOf(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
@@ -35,6 +35,16 @@ describe('durable writer', () => {
     exact.update(data.subarray(0, MiB));
     exact.end();
     assert.deepEqual(exact.blocks, [expected[0]], 'a whole last block is not followed by an empty one');
+  });
+
+  test('read-back slices: whole commands of the device (usb-storage\'s 120 KiB: 480 KiB), else 512 KiB', () => {
+    const KiB = 1024;
+    assert.equal(sliceFor(120), 480 * KiB);
+    assert.equal(sliceFor(60), 480 * KiB);
+    assert.equal(sliceFor(124), 496 * KiB);
+    for (const max of [128, 256, 512, 1280, 32767]) assert.equal(sliceFor(max), 512 * KiB, `${max} KiB`);
+    // Not whole pages (O_DIRECT wants 4 KiB multiples), nothing or nonsense: the default.
+    for (const max of [126, 2, 0, Number.NaN]) assert.equal(sliceFor(max), 512 * KiB, `${max} KiB`);
   });
 
   test('writes, hashes like sha256sum, reports durable bytes in windows, leaves no temporary', async (t) => {

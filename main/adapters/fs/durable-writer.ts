@@ -1,7 +1,7 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { createHash, type Hash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { open, rename, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, stat, statfs, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { crc32 } from 'node:zlib';
@@ -41,7 +41,10 @@ const EXFAT_SUPER_MAGIC = 0x2011bab0;
 export const LARGE_WINDOW: WindowLimits = { seconds: 2, max: 256 * 1024 * 1024, filesystems: [MSDOS_SUPER_MAGIC, EXFAT_SUPER_MAGIC],
   syncfs: [MSDOS_SUPER_MAGIC] };
 export const READ_CHUNK = 4 * 1024 * 1024;
-/** One direct read of the read-back: 15 of 512 KiB in flight read a virtio disk 1.4× faster than dd's one of 4 MiB. */
+/**
+ * One direct read of the read-back: 15 of 512 KiB in flight read a virtio disk 1.4× faster than dd's one of 4 MiB.
+ * Less on a device that takes less per command (see sliceFor).
+ */
 const READ_SLICE = 512 * 1024;
 /** O_DIRECT wants buffer, offset and length aligned to the logical block size: 4096 covers 512 and 4Kn. */
 const DIRECT_ALIGN = 4096;
@@ -397,7 +400,7 @@ export async function checksFromMedium(path: string, buffer: Uint8Array, direct 
     const handle = await open(path, constants.O_RDONLY | constants.O_DIRECT).catch(refused);
     if (handle) {
       try {
-        const read = await readThrough(handle, buffer, signal, onBytes).catch(refused);
+        const read = await readThrough(handle, buffer, await deviceSlice(handle), signal, onBytes).catch(refused);
         if (read) return { ...read, readBack: 'medium' };
       } finally {
         await handle.close();
@@ -406,21 +409,46 @@ export async function checksFromMedium(path: string, buffer: Uint8Array, direct 
   }
   const handle = await open(path, 'r');
   try {
-    return { ...(await readThrough(handle, buffer, signal, onBytes)), readBack: 'page-cache' };
+    return { ...(await readThrough(handle, buffer, READ_SLICE, signal, onBytes)), readBack: 'page-cache' };
   } finally {
     await handle.close();
   }
 }
 
 /**
- * Reads ahead through the buffer's slices (READ_SLICE each, all but one in flight) to the end of the file: the
+ * The read-back's slice on a device that takes at most `maxKiB` per command (the disk's max_sectors_kb): the
+ * largest multiple of that up to READ_SLICE, so that no slice ends in a short command. usb-storage takes 120 KiB:
+ * 512 KiB is five commands where 480 KiB is four, and a stick serves one command at a time.
+ */
+export function sliceFor(maxKiB: number): number {
+  const max = maxKiB * 1024;
+  if (!(max >= DIRECT_ALIGN) || max % DIRECT_ALIGN !== 0 || max >= READ_SLICE) return READ_SLICE;
+  return Math.floor(READ_SLICE / max) * max;
+}
+
+/** sliceFor the disk under an open file, from sysfs; READ_SLICE where there is none (tmpfs, FUSE) or the file fits in one. */
+async function deviceSlice(handle: FileHandle): Promise<number> {
+  const { dev, size } = await handle.stat({ bigint: true });
+  if (size <= READ_SLICE) return READ_SLICE;
+  // glibc's dev_t layout; /sys/dev/block/MAJ:MIN is the partition, whose queue is its disk's, one level up.
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  for (const queue of ['queue', '../queue']) {
+    const text = await readFile(`/sys/dev/block/${major}:${minor}/${queue}/max_sectors_kb`, 'utf8').catch(() => '');
+    if (text) return sliceFor(Number(text.trim()));
+  }
+  return READ_SLICE;
+}
+
+/**
+ * Reads ahead through the buffer's slices (`slice` bytes each, all but one in flight) to the end of the file: the
  * device always has requests queued while this thread computes the checks, so the read-back keeps up with
  * `dd iflag=direct`, which has one at a time.
  */
-async function readThrough(handle: FileHandle, buffer: Uint8Array, signal: AbortSignal | undefined,
+async function readThrough(handle: FileHandle, buffer: Uint8Array, slice: number, signal: AbortSignal | undefined,
   onBytes?: (bytes: number) => void): Promise<{ blocks: number[]; bytes: number }> {
-  const slices = Math.max(2, Math.floor(buffer.length / READ_SLICE));
-  const size = buffer.length / slices - ((buffer.length / slices) % DIRECT_ALIGN);
+  const slices = Math.max(2, Math.floor(buffer.length / slice));
+  const size = Math.min(slice, buffer.length / slices - ((buffer.length / slices) % DIRECT_ALIGN));
   const into = (i: number) => buffer.subarray((i % slices) * size, (i % slices) * size + size);
   const checks = new BlockChecks();
   const pending = new Map<number, Promise<number>>();

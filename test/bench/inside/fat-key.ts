@@ -36,7 +36,16 @@ export function mountFatKey(): { key: string; options: string; device: string } 
 
 /** Write commands the key has completed so far (/sys/block/sda/stat): each flush also writes the FAT and a directory entry. */
 export function writeCommands(): number {
-  return Number(readFileSync('/sys/block/sda/stat', 'utf8').trim().split(/\s+/)[4]);
+  return diskStat(4);
+}
+
+/** Read commands the key has completed so far: a read's last command may be short. */
+export function readCommands(): number {
+  return diskStat(0);
+}
+
+function diskStat(field: number): number {
+  return Number(readFileSync('/sys/block/sda/stat', 'utf8').trim().split(/\s+/)[field]);
 }
 
 /**

@@ -8,7 +8,7 @@ import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { defaultSettings, serializeSettings } from '../../../main/core/multiboot/multiboot-settings.js';
 import { readBack } from '../read-back.js';
-import { CLI, mountFatKey, run, timedCommand, writeCommands } from './fat-key.js';
+import { CLI, mountFatKey, readCommands, run, timedCommand, writeCommands } from './fat-key.js';
 
 const [iso, roundsArg] = process.argv.slice(2) as [string, string];
 const rounds = Number(roundsArg);
@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   run('sh', ['-c', 'cat "$1" > /dev/null', 'sh', iso]);
   const processStart = timed(() => run('node', [CLI, '--help']));
   const result = { mountOptions: options, device, processStart, cp: [] as number[], whole: [] as number[], durable: [] as number[], copyStart: [] as number[], reads: [] as number[], dd: [] as number[],
-    cpWrites: [] as number[], writes: [] as number[] };
+    cpWrites: [] as number[], writes: [] as number[], readCommands: [] as number[], ddCommands: [] as number[] };
   for (let round = 0; round < rounds; round++) {
     for (const who of round % 2 === 0 ? ['bootkey', 'cp'] : ['cp', 'bootkey']) {
       if (who === 'cp') {
@@ -63,8 +63,12 @@ async function main(): Promise<void> {
   run('cp', [iso, copy]);
   run('sync', []);
   for (let round = 0; round < rounds; round++) {
+    let before = readCommands();
     result.reads.push(await readBack(copy, iso));
+    result.readCommands.push(readCommands() - before);
+    before = readCommands();
     result.dd.push(timed(() => run('dd', [`if=${copy}`, 'of=/dev/null', 'bs=4M', 'iflag=direct', 'status=none'])));
+    result.ddCommands.push(readCommands() - before);
   }
   run('udisksctl', ['unmount', '-b', '/dev/sda1']);
   console.log(JSON.stringify(result));
