@@ -32,11 +32,11 @@ const EXFAT_SUPER_MAGIC = 0x2011bab0;
  * cache, and the commit's fsyncs flush one before anything is renamed into place or reported done.
  * A 1.2 GB ISO onto a FAT32 key paced like a USB stick (scsi_debug in UML, one command at a time), against cp +
  * sync of the same ISO (~9,870 write commands): write commands, and the time from the copy's first byte to
- * durable over cp + sync's (the best of three runs):
+ * durable over cp + sync's (the best of three in a bench run):
  *   datasync, 24 MiB windows: 14,470              datasync, 2 s windows: 12,300–13,000, 1.29×
- *   syncfs, 24 MiB windows:   ~10,030, 1.22×      syncfs, 2 s windows:   ~9,850, 1.03×
- * So windows stay long: each flush waits for all written before it, and two seconds keeps progress moving on a
- * slow key. Elsewhere a flush is cheap and large windows only delay the last one (ext4 on the host: slower).
+ *   syncfs, 24 MiB windows:   ~10,030, 1.22×      syncfs, 2 s windows:   ~9,850, 1.03–1.14× (three bench runs)
+ * So short windows still cost time there, and two seconds keeps progress moving on a slow key. Elsewhere a
+ * flush is cheap and large windows only delay the last one (ext4 on the host: slower).
  */
 export const LARGE_WINDOW: WindowLimits = { seconds: 2, max: 256 * 1024 * 1024, filesystems: [MSDOS_SUPER_MAGIC, EXFAT_SUPER_MAGIC],
   syncfs: [MSDOS_SUPER_MAGIC] };
