@@ -2,8 +2,7 @@
 // udisks as a user's key is (vfat with `flush`), gets the same ~520 MiB tree from `cp -r` + `sync` and from
 // `bootkey copy-efi ISO --to MOUNTPOINT --json` (the built command in its own process, as a user runs it), alternating, the key
 // emptied in between (rm -rf and sync after cp, undo-efi after Bootkey). Prints one JSON line of seconds.
-import { performance } from 'node:perf_hooks';
-import { CLI, mountFatKey, run, timedCommand } from './fat-key.js';
+import { CLI, mountFatKey, run, timed, timedCommand } from './fat-key.js';
 
 const [iso, tree, roundsArg] = process.argv.slice(2) as [string, string, string];
 const rounds = Number(roundsArg);
@@ -14,10 +13,10 @@ function warm(): void {
 
 function cpRound(key: string): number {
   warm();
-  const started = performance.now();
-  run('cp', ['-r', `${tree}/.`, key]);
-  run('sync', []);
-  const seconds = (performance.now() - started) / 1000;
+  const seconds = timed(() => {
+    run('cp', ['-r', `${tree}/.`, key]);
+    run('sync', []);
+  });
   run('sh', ['-c', 'rm -rf "$1"/* && sync', 'sh', key]);
   return seconds;
 }

@@ -34,7 +34,7 @@ export function mountFatKey(): { key: string; options: string; device: string } 
   return { key: mountPoint.replace(/\\040/g, ' '), options, device };
 }
 
-/** Write commands the key has completed so far (/sys/block/sda/stat): each flush also writes the FAT and a directory entry. */
+/** Write commands the key has completed so far (/sys/block/sda/stat): small FAT or directory writes show as extra commands. */
 export function writeCommands(): number {
   return diskStat(4);
 }
@@ -42,6 +42,13 @@ export function writeCommands(): number {
 /** Read commands the key has completed so far: a read's last command may be short. */
 export function readCommands(): number {
   return diskStat(0);
+}
+
+/** Seconds a synchronous piece of work takes. */
+export function timed(work: () => void): number {
+  const started = performance.now();
+  work();
+  return (performance.now() - started) / 1000;
 }
 
 function diskStat(field: number): number {

@@ -5,19 +5,12 @@
 // durable writer's verification read of a copy on the key against `dd iflag=direct bs=4M`. One JSON line of seconds.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { defaultSettings, serializeSettings } from '../../../main/core/multiboot/multiboot-settings.js';
 import { readBack } from '../read-back.js';
-import { CLI, mountFatKey, readCommands, run, timedCommand, writeCommands } from './fat-key.js';
+import { CLI, mountFatKey, readCommands, run, timed, timedCommand, writeCommands } from './fat-key.js';
 
 const [iso, roundsArg] = process.argv.slice(2) as [string, string];
 const rounds = Number(roundsArg);
-
-function timed(work: () => void): number {
-  const started = performance.now();
-  work();
-  return (performance.now() - started) / 1000;
-}
 
 /** The command's time, its time to durable and the key's write commands; then the ISO removed again. */
 async function addRound(key: string): Promise<{ whole: number; durable: number; copyStart: number; writes: number }> {
